@@ -1,0 +1,170 @@
+"""Entry point: the TUI by default, `check` for headless audits and monitoring.
+
+Textual is imported only when the TUI starts, so `mailconsole check` stays quick to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from console.core import report
+from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
+from console.core.model import Account, AccountResult, Settings
+from console.core.runner import AccountFinished, Runner, RunnerEvent
+
+EXIT_CANNOT_RUN = 3
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable account file: exit status 3."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CANNOT_RUN, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="account file (default: $MAILCONSOLE_CONFIG, else the user config dir)",
+    )
+    parser = _Parser(
+        prog="mailconsole",
+        description="Check the SMTP and IMAP connections of many sender mailboxes.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="check accounts headless and print a report",
+        description="Exit status: 0 all connected, 1 any conditional, 2 any disconnected, "
+        "3 the check could not run.",
+    )
+    check.add_argument("--format", choices=("json", "csv", "table"), default=None)
+    check.add_argument("--tag", action="append", default=[], help="only accounts with this tag")
+    check.add_argument(
+        "--account", action="append", default=[], metavar="EMAIL", help="only this account"
+    )
+    check.add_argument("--concurrency", type=_positive_int, help="checks in flight at once")
+    check.add_argument("--timeout", type=_positive_float, help="seconds for one check stage")
+    return parser
+
+
+def select_accounts(
+    accounts: Sequence[Account], tags: Sequence[str], emails: Sequence[str]
+) -> list[Account]:
+    known = {a.email.casefold() for a in accounts}
+    unknown = [e for e in emails if e.casefold() not in known]
+    if unknown:
+        raise UsageError(f"no such account in the account file: {', '.join(unknown)}")
+    wanted = {e.casefold() for e in emails}
+    chosen = [
+        a
+        for a in accounts
+        if (not wanted or a.email.casefold() in wanted) and (not tags or set(tags) & set(a.tags))
+    ]
+    if not chosen:
+        raise UsageError("no account matches the given --tag/--account filters")
+    return chosen
+
+
+def _load(path: Path | None) -> LoadedConfig:
+    try:
+        return load_config(path or default_config_path())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+async def run_checks(
+    accounts: Sequence[Account], settings: Settings, *, progress: bool
+) -> list[AccountResult]:
+    done = 0
+
+    def on_event(event: RunnerEvent) -> None:
+        nonlocal done
+        if progress and isinstance(event, AccountFinished):
+            done += 1
+            sys.stderr.write(f"\rchecked {done}/{len(accounts)}")
+            sys.stderr.flush()
+
+    runner = Runner(settings, on_event=on_event)
+    results = await runner.check_accounts(accounts)
+    if progress:
+        sys.stderr.write("\n")
+    return results
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    for issue in loaded.issues:
+        sys.stderr.write(f"{report.plain(str(loaded.path), keep_newlines=False)}: "
+                         f"{report.plain(str(issue), keep_newlines=False)}\n")
+    accounts = select_accounts(loaded.accounts, args.tag, args.account)
+    settings = loaded.settings
+    if args.concurrency or args.timeout:
+        settings = Settings(
+            concurrency=args.concurrency or settings.concurrency,
+            per_host=settings.per_host,
+            timeout=args.timeout or settings.timeout,
+            recheck_minutes=settings.recheck_minutes,
+        )
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    started = datetime.now(UTC)
+    results = asyncio.run(run_checks(accounts, settings, progress=sys.stderr.isatty()))
+    if fmt == "json":
+        sys.stdout.write(report.to_json(accounts, results, started) + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(report.to_csv(accounts, results))
+    else:
+        sys.stdout.write(report.to_table(accounts, results))
+    return report.exit_code(results)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from console.ui.app import MailConsoleApp
+
+    app = MailConsoleApp(args.config or default_config_path())
+    app.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return cmd_check(args)
+        return cmd_tui(args)
+    except UsageError as exc:
+        sys.stderr.write(f"mailconsole: {report.plain(str(exc))}\n")
+        return EXIT_CANNOT_RUN
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Headless reports of a check run: JSON (DESIGN section 6, contract), CSV and a plain table.
+
+Server text goes into every format verbatim except for control characters, which are escaped so no
+terminal escape sequence from a server can reach the user's terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from console.core.diagnosis import advise
+from console.core.model import Account, AccountResult, CheckResult, State, Status
+from console.core.providers import resolve_provider
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str, *, keep_newlines: bool = True) -> str:
+    """Escape control characters (ESC, CSI, BEL, ...) as `\\xNN`; newlines kept or flattened."""
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return out if keep_newlines else out.replace("\r", "").replace("\n", " ").replace("\t", " ")
+
+
+def exit_code(results: Sequence[AccountResult]) -> int:
+    """Monitoring-plugin style: 0 all connected, 1 any conditional, 2 any disconnected."""
+    states = {r.state for r in results}
+    if State.DISCONNECTED in states:
+        return 2
+    if State.CONDITIONAL in states:
+        return 1
+    return 0
+
+
+def summary(results: Sequence[AccountResult]) -> dict[str, int]:
+    counts = Counter(r.state for r in results)
+    return {s.value: counts.get(s, 0) for s in (State.CONNECTED, State.CONDITIONAL, State.DISCONNECTED)}
+
+
+def protocol_dict(result: CheckResult, provider: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": result.status.value,
+        "cause": result.cause.value if result.cause else None,
+        "stage": result.stage.value if result.stage else None,
+        "message": result.message,
+        "elapsed_ms": result.elapsed_ms,
+        "steps": [
+            {"stage": s.stage.value, "ok": s.ok, "elapsed_ms": s.elapsed_ms, "detail": s.detail}
+            for s in result.steps
+        ],
+        "warnings": list(result.warnings),
+        "facts": {k: list(v) if isinstance(v, tuple) else v for k, v in result.facts.items()},
+    }
+    if result.cause is not None and result.status in (Status.FAILED, Status.MISSING):
+        advice = advise(result.cause, result.protocol, provider)
+        out["title"] = advice.title
+        out["explanation"] = advice.explanation
+        out["fix"] = list(advice.fix)
+    return out
+
+
+def account_dict(account: Account, result: AccountResult) -> dict[str, Any]:
+    provider = account.provider or resolve_provider(account)
+    return {
+        "email": account.email,
+        "name": account.name,
+        "tags": list(account.tags),
+        "provider": provider,
+        "state": result.state.value,
+        "warmup_ready": result.warmup_ready,
+        "smtp": protocol_dict(result.smtp, provider),
+        "imap": protocol_dict(result.imap, provider),
+    }
+
+
+def to_json(
+    accounts: Sequence[Account], results: Sequence[AccountResult], checked_at: datetime
+) -> str:
+    doc = {
+        "checked_at": checked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "accounts": [account_dict(a, r) for a, r in zip(accounts, results, strict=True)],
+        "summary": summary(results),
+    }
+    # json escapes C0 controls itself; C1 controls (e.g. U+009B CSI) are escaped here.
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+CSV_FIELDS = (
+    "email",
+    "name",
+    "tags",
+    "provider",
+    "state",
+    "warmup_ready",
+    "smtp_status",
+    "smtp_cause",
+    "smtp_stage",
+    "smtp_message",
+    "smtp_elapsed_ms",
+    "imap_status",
+    "imap_cause",
+    "imap_stage",
+    "imap_message",
+    "imap_elapsed_ms",
+)
+
+
+def to_csv(accounts: Sequence[Account], results: Sequence[AccountResult]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for account, result in zip(accounts, results, strict=True):
+        row: list[Any] = [
+            account.email,
+            account.name or "",
+            ";".join(account.tags),
+            account.provider or resolve_provider(account) or "",
+            result.state.value,
+            str(result.warmup_ready).lower(),
+        ]
+        for r in (result.smtp, result.imap):
+            row += [
+                r.status.value,
+                r.cause.value if r.cause else "",
+                r.stage.value if r.stage else "",
+                plain(r.message or "", keep_newlines=False),
+                r.elapsed_ms,
+            ]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _cell(result: CheckResult) -> str:
+    if result.status is Status.OK:
+        return f"ok {result.elapsed_ms}ms"
+    if result.cause is None:
+        return result.status.value
+    return f"{result.status.value}: {result.cause.value}"
+
+
+def to_table(accounts: Sequence[Account], results: Sequence[AccountResult]) -> str:
+    """A fixed-width text table for terminals: one line per account, the cause's title last."""
+    rows = [("STATE", "ACCOUNT", "SMTP", "IMAP", "WHY")]
+    for account, result in zip(accounts, results, strict=True):
+        provider = account.provider or resolve_provider(account)
+        failing = next(
+            (r for r in (result.smtp, result.imap) if r.cause and r.status is not Status.OK), None
+        )
+        why = ""
+        if failing is not None and failing.cause is not None:
+            why = f"{failing.protocol.value.upper()}: {advise(failing.cause, failing.protocol, provider).title}"
+        rows.append(
+            (result.state.value, account.email, _cell(result.smtp), _cell(result.imap), why)
+        )
+    widths = [max(len(plain(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [plain(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)]
+        lines.append("  ".join([*cells, plain(row[4], keep_newlines=False)]).rstrip())
+    counts = summary(results)
+    lines.append("")
+    lines.append(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return "\n".join(lines) + "\n"
