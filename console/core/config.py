@@ -1,0 +1,492 @@
+"""Read and validate the account file (DESIGN section 3).
+
+Every problem becomes a ConfigIssue naming its account and dotted field, and the valid accounts
+stay usable: one bad account never hides the other 300. Writing back lives in config_write.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeGuard
+
+import platformdirs
+
+from console.core.model import (
+    DEFAULT_PORTS,
+    Account,
+    AuthMethod,
+    Cause,
+    ConfigIssue,
+    Protocol,
+    Security,
+    ServerSettings,
+    Settings,
+)
+
+ENV_VAR = "MAILCONSOLE_CONFIG"
+APP_NAME = "mailconsole"
+FILE_NAME = "accounts.toml"
+
+_MISSING = Cause.SETTINGS_MISSING
+_INVALID = Cause.SETTINGS_INVALID
+
+
+class ConfigError(Exception):
+    """Base of every account-file error; the message says what went wrong, where, and what to do."""
+
+    def __init__(self, path: Path | None, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path is not None else message)
+        self.path = path
+        self.message = message
+
+
+class ConfigNotFoundError(ConfigError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            path,
+            "no account file here. Create it (accounts.example.toml documents every option), "
+            f"or point to one with --config PATH or ${ENV_VAR}.",
+        )
+
+
+class ConfigUnreadableError(ConfigError):
+    """The file exists but cannot be read (permissions, a directory, an I/O error)."""
+
+
+class ConfigSyntaxError(ConfigError):
+    """Malformed TOML; str is `path:line:col: message` so editors can jump to it."""
+
+    def __init__(self, path: Path, line: int, column: int, message: str) -> None:
+        Exception.__init__(self, f"{path}:{line}:{column}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths, fingerprint, the loaded file
+
+
+def default_config_path() -> Path:
+    """`$MAILCONSOLE_CONFIG`, else `<user config dir>/mailconsole/accounts.toml`."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / FILE_NAME
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The file as read: content hash (the real test for changes) plus size and mtime."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, data: bytes, stat: os.stat_result) -> Fingerprint:
+        return cls(hashlib.sha256(data).hexdigest(), stat.st_size, stat.st_mtime_ns)
+
+    def matches(self, data: bytes) -> bool:
+        return hashlib.sha256(data).hexdigest() == self.sha256
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A parsed, validated account file; `raw` is the TOML as read, for write-back (read-only)."""
+
+    path: Path
+    settings: Settings
+    accounts: tuple[Account, ...]
+    issues: tuple[ConfigIssue, ...]
+    raw: dict[str, Any]
+    fingerprint: Fingerprint
+
+    def account(self, email: str) -> Account | None:
+        key = email.casefold()
+        return next((a for a in self.accounts if a.email.casefold() == key), None)
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    """Read, parse and validate the account file; raises ConfigError subclasses only."""
+    path = Path(path).expanduser()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+            stat = os.fstat(f.fileno())
+    except FileNotFoundError:
+        raise ConfigNotFoundError(path) from None
+    except IsADirectoryError:
+        raise ConfigUnreadableError(path, "is a folder, not an account file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigUnreadableError(path, f"cannot read the account file: {reason}") from None
+    return parse_config(path, data, stat)
+
+
+def parse_config(path: Path, data: bytes, stat: os.stat_result) -> LoadedConfig:
+    """Build a LoadedConfig from bytes already read (save_config reuses it for what it wrote)."""
+    raw = parse_toml(path, data)
+    settings, accounts, issues = validate(raw, base_dir=path.parent)
+    return LoadedConfig(path, settings, accounts, issues, raw, Fingerprint.of(data, stat))
+
+
+_TOML_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
+_TOML_AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$", re.S)
+
+
+def parse_toml(path: Path, data: bytes) -> dict[str, Any]:
+    """tomllib with errors turned into `path:line:col: message` (ConfigSyntaxError)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _position(data[: exc.start].decode("utf-8", "replace"))
+        raise ConfigSyntaxError(path, line, col, "not valid UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        text_of_error = str(exc)
+        if m := _TOML_POSITION.match(text_of_error):
+            line, col = int(m["line"]), int(m["col"])
+            message = m["msg"]
+        elif m := _TOML_AT_END.match(text_of_error):
+            line, col = _position(text)
+            message = f"{m['msg']} (at end of file)"
+        else:
+            line, col, message = 1, 1, text_of_error
+        raise ConfigSyntaxError(path, line, col, message) from None
+
+
+def _position(text_before: str) -> tuple[int, int]:
+    """1-based line and column just after `text_before`."""
+    line = text_before.count("\n") + 1
+    return line, len(text_before) - (text_before.rfind("\n") + 1) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: raw TOML -> Settings, Accounts, issues
+
+_SECRET_NAMES = frozenset({"password", "passwd", "pass", "token", "secret", "api_key", "apikey"})
+_SECRET_SUFFIXES = ("_password", "_passwd", "_token", "_secret")
+
+
+def is_secret_key(key: str) -> bool:
+    """Keys that would hold a password or token (never in the file); `*_command` keys are fine."""
+    k = key.strip().lower()
+    if k.endswith("_command"):
+        return False
+    return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
+
+
+def validate(
+    raw: Mapping[str, Any], *, base_dir: Path | None = None
+) -> tuple[Settings, tuple[Account, ...], tuple[ConfigIssue, ...]]:
+    """Turn parsed TOML into model objects, reporting every problem instead of stopping."""
+    issues: list[ConfigIssue] = []
+    report = _Reporter(None, issues)
+    settings = _settings(raw.get("settings"), report)
+    accounts: list[Account] = []
+    entries = raw.get("account", [])
+    if "account" not in raw and "accounts" in raw:
+        report("accounts", "accounts are written [[account]] (singular); none were read")
+    elif isinstance(entries, dict):
+        report("account", "write [[account]] (an array of tables), not [account]")
+    elif not isinstance(entries, list):
+        report("account", "must be a list of [[account]] tables")
+    if not isinstance(entries, list):
+        entries = []
+    seen: dict[str, int] = {}
+    for n, entry in enumerate(entries, start=1):
+        account = _account(n, entry, seen, issues, base_dir)
+        if account is not None:
+            accounts.append(account)
+    return settings, tuple(accounts), tuple(issues)
+
+
+def _show(value: object) -> str:
+    """A short rendering of a (non-secret) bad value; control characters escaped, never raw."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _settings(table: object, report: _Reporter) -> Settings:
+    defaults = Settings()
+    if table is None:
+        return defaults
+    if not isinstance(table, dict):
+        report("settings", "[settings] must be a table")
+        return defaults
+
+    def whole(key: str, minimum: int, default: int) -> int:
+        value = table.get(key, default)
+        if _is_int(value) and value >= minimum:
+            return int(value)
+        report(f"settings.{key}", f"must be a whole number >= {minimum}, not {_show(value)}")
+        return default
+
+    timeout = table.get("timeout", defaults.timeout)
+    if not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+        report("settings.timeout", f"must be a number of seconds > 0, not {_show(timeout)}")
+        timeout = defaults.timeout
+    return Settings(
+        concurrency=whole("concurrency", 1, defaults.concurrency),
+        per_host=whole("per_host", 1, defaults.per_host),
+        timeout=float(timeout),
+        recheck_minutes=whole("recheck_minutes", 0, defaults.recheck_minutes),
+    )
+
+
+class _Reporter:
+    """Records issues for one account, so each names the account without repeating it."""
+
+    def __init__(self, account: str | None, sink: list[ConfigIssue]) -> None:
+        self.account = account
+        self.sink = sink
+
+    def __call__(self, field: str, message: str, cause: Cause = _INVALID) -> None:
+        self.sink.append(ConfigIssue(message, self.account, field, cause))
+
+
+def _valid_address(value: object) -> TypeGuard[str]:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return False
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain and "." not in (domain[0], domain[-1]))
+
+
+def _account(
+    n: int,
+    entry: object,
+    seen: dict[str, int],
+    issues: list[ConfigIssue],
+    base_dir: Path | None,
+) -> Account | None:
+    """One [[account]] table; None (with an issue) when it has no usable email."""
+    dropped = _Reporter(f"account #{n}", issues)
+    if not isinstance(entry, dict):
+        dropped("account", "each account must be a table ([[account]])")
+        return None
+    email = entry.get("email")
+    if email is None or email == "":
+        dropped("email", "missing: every account needs its From address; ignored", _MISSING)
+        return None
+    if not _valid_address(email):
+        dropped("email", f"{_show(email)} is not an email address (name@domain); ignored")
+        return None
+    first = seen.setdefault(email.casefold(), n)
+    if first != n:
+        _Reporter(email, issues)("email", f"appears again as account #{n}; only #{first} is used")
+        return None
+
+    own: list[ConfigIssue] = []
+    issue = _Reporter(email, own)
+
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        issue(key, f"must be a non-empty string, not {_show(value)}")
+        return None
+
+    name = text("name")
+    provider = text("provider")
+    tags_value = entry.get("tags", [])
+    tags: tuple[str, ...] = ()
+    if isinstance(tags_value, list) and all(isinstance(t, str) for t in tags_value):
+        tags = tuple(tags_value)
+    else:
+        issue("tags", f'must be a list of strings like ["acme"], not {_show(tags_value)}')
+    send_only = entry.get("send_only", False)
+    if not isinstance(send_only, bool):
+        issue("send_only", f"must be true or false, not {_show(send_only)}")
+        send_only = False
+    reply_address = entry.get("reply_address")
+    reply_ok = reply_address is None or _valid_address(reply_address)
+    if not reply_ok:
+        issue("reply_address", f"{_show(reply_address)} is not an email address (name@domain)")
+        reply_address = None
+    for key in entry:
+        if is_secret_key(key):
+            issue(key, _SECRET_MESSAGE)
+
+    smtp = _server(Protocol.SMTP, entry, email, issue, base_dir)
+    imap_username = reply_address or email
+    imap_table = entry.get("imap")
+    if not reply_ok and isinstance(imap_table, dict) and "username" not in imap_table:
+        issue(
+            "imap.username",
+            "defaults to reply_address, which is not valid; fix reply_address or set imap.username",
+        )
+    imap = _server(Protocol.IMAP, entry, imap_username, issue, base_dir)
+    issues.extend(own)
+    return Account(
+        email=email,
+        name=name,
+        tags=tags,
+        provider=provider.strip().lower() if provider else None,
+        reply_address=reply_address,
+        send_only=send_only,
+        smtp=smtp,
+        imap=imap,
+        issues=tuple(own),
+    )
+
+
+_SECRET_MESSAGE = (
+    "passwords and tokens are never read from this file; remove it and store the secret in "
+    "the keyring (mailconsole asks for it) or set password_command"
+)
+_SECURITY_VALUES = frozenset(s.value for s in Security)
+_AUTH_VALUES = frozenset(a.value for a in AuthMethod)
+_SECURITY_HINTS = {"ssl": "tls", "ssl/tls": "tls", "plain": "none", "plaintext": "none"}
+
+
+def _server(
+    protocol: Protocol,
+    entry: Mapping[str, Any],
+    default_username: str,
+    issue: _Reporter,
+    base_dir: Path | None,
+) -> ServerSettings | None:
+    """[account.smtp] / [account.imap]: None when absent or without a host, else settings
+    (possibly with issues recorded, which fail that protocol's check at the `config` stage)."""
+    p = protocol.value
+    table = entry.get(p)
+    if table is None:
+        return None  # simply not configured
+    if not isinstance(table, dict):
+        issue(
+            f"{p}.host",
+            f"{p} must be a table ([account.{p}] with host, port, ...), not {_show(table)}",
+        )
+        return None
+
+    for key in table:
+        if is_secret_key(key):
+            issue(f"{p}.{key}", _SECRET_MESSAGE)
+
+    host = table.get("host")
+    host_ok = isinstance(host, str) and host.strip() != ""
+    if not host_ok:
+        if host is None or host == "" or (isinstance(host, str) and not host.strip()):
+            issue(
+                f"{p}.host", "missing: the server name, e.g. " + _EXAMPLE_HOST[protocol], _MISSING
+            )
+        else:
+            issue(f"{p}.host", f"must be a server name, not {_show(host)}")
+    elif problem := _host_problem(str(host)):
+        issue(f"{p}.host", problem)
+
+    security = Security.TLS
+    raw_security = table.get("security", "tls")
+    if isinstance(raw_security, str) and raw_security.strip().lower() in _SECURITY_VALUES:
+        security = Security(raw_security.strip().lower())
+    else:
+        hint = ""
+        if isinstance(raw_security, str) and raw_security.strip().lower() in _SECURITY_HINTS:
+            hint = f' (did you mean "{_SECURITY_HINTS[raw_security.strip().lower()]}"?)'
+        issue(
+            f"{p}.security", f'must be "tls", "starttls" or "none", not {_show(raw_security)}{hint}'
+        )
+
+    port = DEFAULT_PORTS[protocol][security]
+    raw_port = table.get("port")
+    if raw_port is not None:
+        if _is_int(raw_port) and 1 <= raw_port <= 65535:
+            port = int(raw_port)
+        elif isinstance(raw_port, str) and raw_port.strip().isdigit():
+            issue(f"{p}.port", f"must be a number without quotes: port = {raw_port.strip()}")
+        else:
+            issue(f"{p}.port", f"must be a whole number from 1 to 65535, not {_show(raw_port)}")
+
+    def text(key: str, default: str | None, *, secret: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.strip():
+            return value
+        shown = "that value" if secret else _show(value)
+        issue(f"{p}.{key}", f"must be a non-empty string, not {shown}")
+        return default
+
+    username = text("username", default_username) or default_username
+    password_command = text("password_command", None, secret=True)
+    token_command = text("oauth2_token_command", None, secret=True)
+    mailbox = (text("mailbox", "INBOX") or "INBOX") if protocol is Protocol.IMAP else "INBOX"
+
+    auth = AuthMethod.PASSWORD
+    raw_auth = table.get("auth", "password")
+    if isinstance(raw_auth, str) and raw_auth.strip().lower() in _AUTH_VALUES:
+        auth = AuthMethod(raw_auth.strip().lower())
+    else:
+        issue(f"{p}.auth", f'must be "password" or "oauth2", not {_show(raw_auth)}')
+    if auth is AuthMethod.OAUTH2 and token_command is None:
+        issue(
+            f"{p}.oauth2_token_command",
+            'auth = "oauth2" needs oauth2_token_command, the command that prints an access token',
+            _MISSING,
+        )
+
+    ca_file = text("tls_ca_file", None)
+    if ca_file is not None:
+        ca_path = Path(ca_file).expanduser()
+        if not ca_path.is_absolute() and base_dir is not None:
+            ca_path = base_dir / ca_path
+        if not ca_path.is_file():
+            issue(f"{p}.tls_ca_file", f"no such file: {ca_path}")
+        ca_file = str(ca_path)
+
+    if not host_ok:
+        return None
+    return ServerSettings(
+        protocol=protocol,
+        host=str(host),
+        port=port,
+        security=security,
+        username=username,
+        auth=auth,
+        password_command=password_command,
+        oauth2_token_command=token_command,
+        tls_ca_file=ca_file,
+        mailbox=mailbox,
+    )
+
+
+_EXAMPLE_HOST = {Protocol.SMTP: "smtp.gmail.com", Protocol.IMAP: "imap.gmail.com"}
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]+(%\w+)?$")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why a host value is malformed (a scheme, spaces, a path, a port), or None."""
+    if "://" in host:
+        scheme, _, rest = host.partition("://")
+        name = rest.split("/")[0]
+        return f"remove {_show(scheme + '://')}: host is the server name only, e.g. {_show(name)}"
+    if any(c.isspace() for c in host):
+        return f"must not contain spaces: {_show(host)}"
+    if "/" in host or "@" in host:
+        return f"must be a server name only, not {_show(host)}"
+    if ":" in host and not _IPV6.match(host):
+        name, _, port = host.rpartition(":")
+        port = port if port.isdigit() else "..."
+        return f"must not include the port; write host = {_show(name)} and port = {port}"
+    if len(host) > 253 or ".." in host or host.startswith((".", "-")):
+        return f"is not a valid server name: {_show(host)}"
+    return None

@@ -1,0 +1,369 @@
+"""Write the account file back (DESIGN section 3): atomically, with one `.bak`, never over a change
+made on disk since it was read, and never with a password or token in it.
+
+Edits work on a copy of the raw TOML (update_account, add_account, remove_account), so keys this
+version does not know survive a save. Comments do not (tomli-w cannot keep them); the `.bak` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import stat as st
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any
+
+import tomli_w
+
+from console.core.config import ConfigError, LoadedConfig, is_secret_key, parse_config
+from console.core.model import Account, AuthMethod, Protocol, ServerSettings
+
+RawConfig = dict[str, Any]
+NEW_FILE_MODE = 0o600
+
+
+class ConfigChangedError(ConfigError):
+    """The file changed on disk after it was read; writing would silently lose that change."""
+
+    def __init__(self, path: Path, what: str = "changed on disk") -> None:
+        super().__init__(
+            path,
+            f"the file {what} since it was read; nothing was written. Reload it and make the "
+            "change again.",
+        )
+
+
+class ConfigWriteError(ConfigError):
+    """A save failed (a value TOML cannot hold, a full disk, no permission); the file is intact."""
+
+
+class ConfigSecretError(ConfigError, ValueError):
+    """A password or token was about to be written to the file; secrets belong in the keyring."""
+
+
+class ConfigEditError(ConfigError, ValueError):
+    """An edit of the raw data does not apply (unknown account, duplicate email)."""
+
+
+class ConfigExistsError(ConfigError):
+    """new_config_file found a file already there; load it instead of replacing it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+
+def save_config(loaded: LoadedConfig, raw: Mapping[str, Any]) -> LoadedConfig:
+    """Replace the file `loaded` came from with `raw`; returns the file as now written.
+
+    Refuses (ConfigChangedError) when the file's bytes differ from those read at load time.
+    On any failure the file is left as it was and no temp file remains (ConfigWriteError).
+    """
+    path = loaded.path
+    payload = serialise(raw, path)
+    target = Path(os.path.realpath(path))  # a symlinked config stays a symlink
+    try:
+        with open(target, "rb") as f:
+            current = f.read()
+            info = os.fstat(f.fileno())
+    except FileNotFoundError:
+        raise ConfigChangedError(path, "was removed or renamed") from None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    if not loaded.fingerprint.matches(current):
+        raise ConfigChangedError(path)
+    mode = st.S_IMODE(info.st_mode)
+    owner = (info.st_uid, info.st_gid)
+    try:
+        _atomic_write(backup_path(target), current, mode, owner)
+        _atomic_write(target, payload, mode, owner)
+        written = os.stat(target)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    return parse_config(path, payload, written)
+
+
+def new_config_file(path: Path | str, raw: Mapping[str, Any] | None = None) -> LoadedConfig:
+    """Create an account file that does not exist yet (mode 0600, folders made as needed)."""
+    path = Path(path).expanduser()
+    payload = serialise(raw or {}, path)
+    if path.exists() or path.is_symlink():
+        raise ConfigExistsError(path, "already exists; load it instead of creating it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _atomic_write(path, payload, NEW_FILE_MODE, None, exclusive=True)
+        written = os.stat(path)
+    except FileExistsError:
+        raise ConfigExistsError(path, "already exists; load it instead of creating it") from None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    return parse_config(path, payload, written)
+
+
+def backup_path(path: Path) -> Path:
+    """The one backup kept next to the file: `accounts.toml.bak`, the content before the save."""
+    return path.with_name(path.name + ".bak")
+
+
+def serialise(raw: Mapping[str, Any], path: Path | None = None) -> bytes:
+    """TOML bytes for `raw`, checked to read back; None values dropped, secrets refused."""
+    secrets = list(_secret_locations(raw))
+    if secrets:
+        raise ConfigSecretError(
+            path,
+            f"refusing to write {', '.join(secrets)}: passwords and tokens never go in this "
+            "file. Remove them; the keyring or password_command provides them.",
+        )
+    try:
+        clean = _plain(raw, "")
+        text = _dumps(clean)
+        again = tomllib.loads(text)
+        if again != clean and _dumps(again) != text:  # the second test tolerates nan
+            raise ValueError("the written text does not read back the same")
+    except _Unwritable as exc:
+        raise ConfigWriteError(path, f"{exc}; nothing was written") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigWriteError(
+            path, f"cannot write this as TOML ({exc}); nothing was written"
+        ) from None
+    return text.encode("utf-8")
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    """tomli-w, but accounts always as [[account]] blocks (tomli-w inlines short arrays of tables,
+    which would turn a hand-written file into one long `account = [...]`)."""
+    accounts = doc.get("account")
+    if not (isinstance(accounts, list) and all(isinstance(a, dict) for a in accounts)):
+        return tomli_w.dumps(doc)
+    rest = tomli_w.dumps({k: v for k, v in doc.items() if k != "account"}).strip("\n")
+    blocks = [rest] if rest else []
+    for entry in accounts:
+        body = tomli_w.dumps({"account": entry}).removeprefix("[account]\n")
+        blocks.append(("[[account]]\n" + body).strip("\n"))
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def _write_error(path: Path, exc: OSError) -> ConfigWriteError:
+    reason = exc.strerror or type(exc).__name__
+    return ConfigWriteError(path, f"could not save ({reason}); the file was not changed")
+
+
+def _atomic_write(
+    target: Path,
+    payload: bytes,
+    mode: int,
+    owner: tuple[int, int] | None,
+    *,
+    exclusive: bool = False,
+) -> None:
+    """Temp file in the same folder, fsync, chmod, rename over the target, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), mode)
+            if owner is not None and os.fstat(f.fileno()).st_uid != owner[0]:
+                with suppress(PermissionError):  # root saving a user's file: keep it theirs
+                    os.fchown(f.fileno(), *owner)
+        if exclusive:
+            os.link(tmp, target)  # fails if the target appeared meanwhile: never clobbers
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Unwritable(Exception):
+    """A value TOML cannot hold, with its dotted location in the raw data."""
+
+
+_SCALARS = (str, int, float, bool, dt.datetime, dt.date, dt.time)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """A copy TOML can hold: None dropped, str-enums and paths as strings, tuples as lists."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Unwritable(f"{where or 'top level'}: key {key!r} is not a string")
+            if item is not None:
+                out[key] = _plain(item, f"{where}.{key}" if where else key)
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value) if v is not None]
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, PurePath):
+        value = str(value)
+    if isinstance(value, _SCALARS):
+        return value
+    raise _Unwritable(f"{where}: a {type(value).__name__} cannot be written in TOML")
+
+
+def _secret_locations(value: Any, where: str = "") -> Iterator[str]:
+    """Dotted locations of password/token keys that hold a value (names only, never values)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and is_secret_key(key) and item is not None:
+                yield here
+            else:
+                yield from _secret_locations(item, here)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _secret_locations(item, f"{where}[{i}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Editing the raw data (each returns a new dict; the one passed in is not touched)
+
+
+def update_account(
+    raw: Mapping[str, Any],
+    email: str,
+    protocol: Protocol | None,
+    changes: Mapping[str, Any],
+) -> RawConfig:
+    """Change only `changes` keys of one account: in [account.<protocol>], or in the account
+    itself when protocol is None. A None value removes the key; other keys stay as they were."""
+    where = f"{email} {protocol.value}" if protocol else email
+    _refuse_secrets(changes, where)
+    new = copy.deepcopy(dict(raw))
+    entry = _find(new, email)
+    table: RawConfig = entry
+    renamed = changes.get("email") if protocol is None else None
+    clash = isinstance(renamed, str) and renamed.casefold() != email.casefold()
+    if clash and _index(new, str(renamed)) is not None:
+        raise ConfigEditError(None, f"{renamed}: another account already has this email")
+    if protocol is not None:
+        sub = entry.get(protocol.value)
+        if not isinstance(sub, dict):  # absent, or malformed and now being fixed
+            sub = entry[protocol.value] = {}
+        table = sub
+    for key, value in changes.items():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = _plain_or_edit_error(value, f"{where}: {key}")
+    return new
+
+
+def add_account(raw: Mapping[str, Any], table: Mapping[str, Any]) -> RawConfig:
+    """Append one [[account]] table (see account_table); its email must be new."""
+    email = table.get("email")
+    if not isinstance(email, str) or not email:
+        raise ConfigEditError(None, "a new account needs an email")
+    _refuse_secrets(table, email)
+    new = copy.deepcopy(dict(raw))
+    if _index(new, email) is not None:
+        raise ConfigEditError(None, f"{email}: an account with this email already exists")
+    entries = new.setdefault("account", [])
+    if not isinstance(entries, list):
+        raise ConfigEditError(None, "`account` in the file is not a list of [[account]] tables")
+    entries.append(_plain_or_edit_error(table, email))
+    return new
+
+
+def remove_account(raw: Mapping[str, Any], email: str) -> RawConfig:
+    """Drop the account with this email (the first one, as load_config uses the first)."""
+    new = copy.deepcopy(dict(raw))
+    index = _index(new, email)
+    if index is None:
+        raise ConfigEditError(None, f"{email}: no such account in the file")
+    del new["account"][index]
+    return new
+
+
+def account_table(account: Account) -> RawConfig:
+    """The [[account]] table for a model Account (defaults left out), for add_account."""
+    table: RawConfig = {"email": account.email}
+    optional = {
+        "name": account.name,
+        "tags": list(account.tags) or None,
+        "provider": account.provider,
+        "reply_address": account.reply_address,
+        "send_only": account.send_only or None,
+    }
+    table.update({k: v for k, v in optional.items() if v is not None})
+    for server in (account.smtp, account.imap):
+        if server is not None:
+            table[server.protocol.value] = server_table(server)
+    return table
+
+
+def server_table(server: ServerSettings) -> RawConfig:
+    """[account.smtp] / [account.imap] for ServerSettings; host, port, security, username always."""
+    table: RawConfig = {
+        "host": server.host,
+        "port": server.port,
+        "security": server.security.value,
+        "username": server.username,
+    }
+    if server.auth is not AuthMethod.PASSWORD:
+        table["auth"] = server.auth.value
+    for key in ("password_command", "oauth2_token_command", "tls_ca_file"):
+        if (value := getattr(server, key)) is not None:
+            table[key] = value
+    if server.protocol is Protocol.IMAP and server.mailbox != "INBOX":
+        table["mailbox"] = server.mailbox
+    return table
+
+
+def _refuse_secrets(changes: Mapping[str, Any], where: str) -> None:
+    found = list(_secret_locations(changes))
+    if found:
+        raise ConfigSecretError(
+            None,
+            f"{where}: refusing to put {', '.join(found)} in the file; passwords and tokens go "
+            "to the keyring (store_password) or come from password_command",
+        )
+
+
+def _plain_or_edit_error(value: Any, where: str) -> Any:
+    try:
+        return _plain(value, where)
+    except _Unwritable as exc:
+        raise ConfigEditError(None, str(exc)) from None
+
+
+def _index(raw: Mapping[str, Any], email: str) -> int | None:
+    entries = raw.get("account")
+    if not isinstance(entries, list):
+        return None
+    key = email.casefold()
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and str(entry.get("email", "")).casefold() == key:
+            return i
+    return None
+
+
+def _find(raw: RawConfig, email: str) -> RawConfig:
+    index = _index(raw, email)
+    if index is None:
+        raise ConfigEditError(None, f"{email}: no such account in the file")
+    entry: RawConfig = raw["account"][index]
+    return entry
