@@ -1,0 +1,289 @@
+"""The IMAP check ladder: dns, connect, tls, greeting, capability, starttls, auth, mailbox, logout.
+
+Credentials never cross an unencrypted connection unless the account says `security = "none"`,
+and never at all when the server announces LOGINDISABLED. The mailbox is opened read-only
+(EXAMINE), so a check never changes flags or "seen" state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
+from console.core.model import Stage as S
+from console.core.probe.imap_client import (
+    ImapSession,
+    encode_mailbox,
+    tagged_text,
+    untagged_text,
+)
+from console.core.probe.steps import (
+    Ladder,
+    ProtocolViolation,
+    StageFailure,
+    open_socket,
+)
+from console.core.probe.tls import client_context, tls_info
+
+log = logging.getLogger(__name__)
+
+QUOTA_WARNING_PERCENT = 90
+_SMTP_BANNER = re.compile(r"^\d{3}(?:[ -]|$)")
+_QUOTA = re.compile(r"\(([^)]*)\)")
+
+
+async def probe_imap(
+    settings: ServerSettings,
+    secret: str | None,
+    *,
+    timeout: float,
+    provider: str | None = None,
+    on_stage: Callable[[S], None] | None = None,
+    local_addr: str | None = None,
+) -> CheckResult:
+    """Run the IMAP ladder against one server; every outcome is a `CheckResult`.
+
+    `secret=None` stops before auth (no credential is sent). Only cancellation is raised, after
+    the connection has been closed.
+    """
+    ladder = Ladder(
+        Protocol.IMAP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
+    )
+    session = ImapSession(ladder.transcript)
+    if secret:
+        session.protect(secret)
+    try:
+        await _ladder(ladder, session, secret, local_addr)
+        return ladder.ok()
+    except StageFailure as failure:
+        return ladder.failed(failure)
+    except Exception as exc:  # a bug here must still end as a result, not a crash
+        return ladder.crashed(exc)
+    finally:
+        await session.aclose()
+
+
+async def _ladder(
+    ladder: Ladder, session: ImapSession, secret: str | None, local_addr: str | None
+) -> None:
+    settings = ladder.settings
+    sock = await open_socket(ladder, local_addr)
+    if settings.security is Security.TLS:
+        async with ladder.stage(S.TLS) as note:
+            await session.attach(sock)
+            await session.start_tls(client_context(settings.tls_ca_file), settings.host)
+            note.detail = _record_tls(ladder, session)
+    else:
+        await session.attach(sock)
+
+    async with ladder.stage(S.GREETING) as note:
+        greeting = (await session.greeting()).decode("utf-8", "replace")
+        note.detail = greeting
+        ladder.facts["greeting"] = greeting
+        preauth = _check_greeting(greeting)
+        session.accept_greeting(preauth)
+
+    async with ladder.stage(S.CAPABILITY) as note:
+        caps = await session.capability()
+        note.detail = " ".join(sorted(caps))
+        if not caps & {"IMAP4rev1", "IMAP4REV1", "IMAP4rev2", "IMAP4REV2"}:
+            raise StageFailure(
+                f"the server does not speak IMAP4rev1 (CAPABILITY {note.detail})",
+                exc=ProtocolViolation("not IMAP4rev1"),
+            )
+    _record_capabilities(ladder, session)
+
+    if settings.security is Security.STARTTLS:
+        await _starttls(ladder, session)
+
+    if preauth:
+        ladder.transcript.note("PREAUTH greeting: already authenticated, no login needed")
+    elif secret is None:
+        ladder.transcript.note("no secret given: stopping before auth")
+        await _logout(ladder, session)
+        return
+    else:
+        await _authenticate(ladder, session, secret)
+
+    await _mailbox(ladder, session)
+    await _logout(ladder, session)
+
+
+def _check_greeting(greeting: str) -> bool:
+    """Accept `* OK` / `* PREAUTH`; name what else answered (BYE, SMTP, HTTP, POP3, noise)."""
+    upper = greeting.upper()
+    if upper.startswith("* OK"):
+        return False
+    if upper.startswith("* PREAUTH"):
+        return True
+    if upper.startswith("* BYE"):
+        raise StageFailure(greeting[5:].strip() or greeting)
+    if _SMTP_BANNER.match(greeting):
+        raise StageFailure(
+            f"this port answers like an SMTP server, not IMAP: {greeting}",
+            cause=Cause.WRONG_SERVICE,
+        )
+    if upper.startswith("HTTP/") or upper.startswith("<"):
+        raise StageFailure(
+            f"this port answers like a web server, not IMAP: {greeting}", cause=Cause.WRONG_SERVICE
+        )
+    if upper.startswith("+OK"):
+        raise StageFailure(
+            f"this port answers like a POP3 server, not IMAP: {greeting}",
+            cause=Cause.WRONG_SERVICE,
+        )
+    raise StageFailure(
+        f"this port does not answer with an IMAP greeting: {greeting}", cause=Cause.WRONG_SERVICE
+    )
+
+
+async def _starttls(ladder: Ladder, session: ImapSession) -> None:
+    settings = ladder.settings
+    async with ladder.stage(S.STARTTLS) as note:
+        if "STARTTLS" not in session.capabilities:
+            raise StageFailure(
+                "the server does not offer STARTTLS (no credential was sent)",
+                cause=Cause.STARTTLS_UNAVAILABLE,
+            )
+        context = client_context(settings.tls_ca_file)
+        response = await session.starttls(context, settings.host)
+        if response.result != "OK":
+            raise StageFailure(tagged_text(response))
+        caps = await session.capability()  # RFC 3501: forget what was said before TLS
+        note.detail = f"{tagged_text(response)}\n{_record_tls(ladder, session)}"
+        note.detail += f"\nCAPABILITY {' '.join(sorted(caps))}"
+    _record_capabilities(ladder, session)
+
+
+async def _authenticate(ladder: Ladder, session: ImapSession, secret: str) -> None:
+    settings = ladder.settings
+    caps = {c.upper() for c in session.capabilities}
+    sasl_ir = "SASL-IR" in caps
+    async with ladder.stage(S.AUTH) as note:
+        if not session.encrypted and settings.security is not Security.NONE:
+            raise AssertionError("credentials would cross an unencrypted connection")
+        if settings.auth is AuthMethod.OAUTH2:
+            payload = f"user={settings.username}\x01auth=Bearer {secret}\x01\x01".encode()
+            ladder.add_secret(secret)
+            response = await session.authenticate(
+                "XOAUTH2", payload, initial_response=sasl_ir, final=b""
+            )
+        elif "AUTH=PLAIN" in caps and (session.encrypted or "LOGINDISABLED" not in caps):
+            payload = b"\0" + settings.username.encode() + b"\0" + secret.encode()
+            response = await session.authenticate("PLAIN", payload, initial_response=sasl_ir)
+        elif "LOGINDISABLED" in caps and not session.encrypted:
+            raise StageFailure(
+                "the server announces LOGINDISABLED: it refuses to log in without TLS "
+                "(no credential was sent)",
+                cause=Cause.PLAINTEXT_DISABLED,
+            )
+        elif "LOGINDISABLED" in caps:
+            raise StageFailure(
+                "the server announces LOGINDISABLED and offers no AUTH=PLAIN: it accepts no "
+                "password login (no credential was sent)",
+                cause=Cause.BASIC_AUTH_DISABLED,
+            )
+        else:
+            response = await session.login(settings.username, secret)
+        text = tagged_text(response)
+        note.detail = "\n".join([*untagged_text(response), text])
+        if response.result != "OK":
+            message = _with_alerts(response)
+            raise StageFailure(message)
+        session.update_capabilities(response)
+    if not session.encrypted:
+        ladder.warn(
+            "The server accepted the password over an unencrypted connection "
+            '(security = "none"): anyone on the network path can read it. Use TLS.'
+        )
+    _record_capabilities(ladder, session)
+
+
+def _with_alerts(response: object) -> str:
+    """The tagged text, preceded by untagged `[ALERT]`/BAD lines that explain it."""
+    extra = [line for line in untagged_text(response) if "ALERT" in line.upper()]
+    return "\n".join([*extra, tagged_text(response)])
+
+
+async def _mailbox(ladder: Ladder, session: ImapSession) -> None:
+    settings = ladder.settings
+    async with ladder.stage(S.MAILBOX) as note:
+        if "QUOTA" not in {c.upper() for c in session.capabilities}:
+            await session.capability()  # some servers only list QUOTA after login
+            _record_capabilities(ladder, session)
+        response = await session.command("EXAMINE", encode_mailbox(settings.mailbox))
+        lines = untagged_text(response)
+        note.detail = tagged_text(response)
+        if response.result != "OK":
+            raise StageFailure(_with_alerts(response))
+        for line in lines:
+            match = re.match(r"(\d+) EXISTS", line, re.I)
+            if match:
+                ladder.facts["messages"] = int(match.group(1))
+                note.detail += f"\n{match.group(1)} messages"
+        if "QUOTA" in {c.upper() for c in session.capabilities}:
+            quota = await session.command("GETQUOTAROOT", '"INBOX"', untagged="QUOTA")
+            if quota.result == "OK":
+                detail = _record_quota(ladder, untagged_text(quota))
+                if detail:
+                    note.detail += f"\n{detail}"
+
+
+async def _logout(ladder: Ladder, session: ImapSession) -> None:
+    """Say goodbye politely; a server that just closes is fine, the check already passed."""
+    async with ladder.stage(S.LOGOUT) as note:
+        try:
+            response = await session.logout()
+            note.detail = "\n".join([*untagged_text(response), tagged_text(response)])
+        except (ConnectionError, TimeoutError, ProtocolViolation) as exc:
+            note.detail = f"no clean LOGOUT answer ({exc or type(exc).__name__}); closed anyway"
+
+
+def _record_tls(ladder: Ladder, session: ImapSession) -> str:
+    transport = session.tls_transport
+    if transport is None:
+        return ""
+    info = tls_info(transport)
+    ladder.facts.update(info.facts())
+    for warning in info.warnings():
+        ladder.warn(warning)
+    return info.describe()
+
+
+def _record_capabilities(ladder: Ladder, session: ImapSession) -> None:
+    caps = sorted(session.capabilities)
+    ladder.facts["capabilities"] = tuple(caps)
+    ladder.capability_names = {c.upper() for c in caps}
+    mechanisms = [c[5:] for c in caps if c.upper().startswith("AUTH=")]
+    if mechanisms or "auth_mechanisms" not in ladder.facts:  # servers drop AUTH= after login
+        ladder.facts["auth_mechanisms"] = tuple(mechanisms)
+    ladder.facts["idle"] = any(c.upper() == "IDLE" for c in caps)
+
+
+def _record_quota(ladder: Ladder, lines: list[str]) -> str:
+    """`"User quota" (STORAGE 1 10240)` -> used/limit in KiB, percent, and a warning near full."""
+    for line in lines:
+        for group in _QUOTA.findall(line):
+            words = group.split()
+            for i in range(0, len(words) - 2, 3):
+                if words[i].upper() != "STORAGE":
+                    continue
+                try:
+                    used, limit = int(words[i + 1]), int(words[i + 2])
+                except ValueError:
+                    continue
+                ladder.facts["quota_used_kb"] = used
+                ladder.facts["quota_limit_kb"] = limit
+                if limit <= 0:
+                    return f"quota {used} KiB used, no limit"
+                percent = round(used * 100 / limit, 1)
+                ladder.facts["quota_percent"] = percent
+                if percent >= QUOTA_WARNING_PERCENT:
+                    ladder.warn(
+                        f"The mailbox is {percent:g}% full ({used} of {limit} KiB): when it is "
+                        "full, replies bounce and are never tracked."
+                    )
+                return f"quota {used} of {limit} KiB used ({percent:g}%)"
+    return ""

@@ -1,0 +1,366 @@
+"""A bounded aioimaplib session over a socket we connected ourselves.
+
+aioimaplib (the project's IMAP library) can hang on hostile servers, has no STARTTLS and no
+AUTHENTICATE PLAIN, logs secrets at DEBUG and never closes its transport (research
+library-facts section 1). This wrapper keeps its protocol parser and command machinery and adds:
+a failure future that wakes every wait (server closed, flood, garbage), our own greeting check,
+line and byte caps, SASL continuations, STARTTLS, redacted transcript and logs, and a close that
+always releases the socket. Every wait here is bounded by the caller's stage deadline; nothing
+takes aioimaplib's state lock, so cancellation always works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+from aioimaplib import aioimaplib
+
+from console.core.probe.steps import (
+    REDACTED,
+    ProtocolViolation,
+    ServerClosed,
+    StageFailure,
+    Transcript,
+    close_connection,
+    secret_forms,
+)
+
+MAX_LINE_BYTES = 64 * 1024
+"""Longest line we wait for; a server that sends more without CRLF is broken or hostile."""
+MAX_SESSION_BYTES = 4 * 1024 * 1024
+"""Everything a probe session may receive; a check needs a few kilobytes."""
+
+T = TypeVar("T")
+Response = Any  # aioimaplib.Response: namedtuple(result: str, lines: list[bytes])
+
+_LIBRARY_LOGGER = "aioimaplib.aioimaplib"
+_CREDENTIAL_COMMAND = re.compile(r"\b([A-Za-z0-9]+ (?:LOGIN|AUTHENTICATE)) .*", re.S)
+"""A command carrying credentials, in a log message: everything after the verb goes."""
+
+
+# -- logging: aioimaplib must never print a secret ----------------------------------------------
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites aioimaplib's log records: credential command arguments and live secrets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[int, set[str]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: drop it rather than risk printing arguments
+            return False
+        redacted = _CREDENTIAL_COMMAND.sub(rf"\1 {REDACTED}", message)
+        for forms in list(self.secrets.values()):
+            for form in sorted(forms, key=len, reverse=True):
+                redacted = redacted.replace(form, REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+logging.getLogger(_LIBRARY_LOGGER).addFilter(_FILTER)
+
+
+# -- the protocol -----------------------------------------------------------------------------
+
+
+class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's parser with bounded input, a failure future and our own greeting handling."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transcript: Transcript) -> None:
+        super().__init__(loop)
+        self.transcript = transcript
+        self.failure: asyncio.Future[BaseException] = loop.create_future()
+        self.greeting: asyncio.Future[bytes] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.last_bye: str | None = None
+        self.received = 0
+
+    # transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # Hold input until the caller decides between TLS and plaintext: a plaintext greeting
+        # read here would be lost to a TLS handshake started next (no "wrong version" then).
+        transport.pause_reading()  # type: ignore[attr-defined]
+
+    def data_received(self, d: bytes) -> None:
+        self.received += len(d)
+        if self.received > MAX_SESSION_BYTES:
+            return self._violation(f"the server sent more than {MAX_SESSION_BYTES} bytes")
+        if len(self.incomplete_line) + len(d) > MAX_LINE_BYTES and b"\r\n" not in d:
+            return self._too_long()
+        try:
+            super().data_received(d)
+        except Exception as exc:  # aioimaplib raises on unexpected tagged lines (and recursion)
+            return self._violation(f"unexpected data from the server ({type(exc).__name__})")
+        if len(self.incomplete_line) > MAX_LINE_BYTES:
+            self._too_long()
+
+    def _too_long(self) -> None:
+        self._violation(f"the server sent a line longer than {MAX_LINE_BYTES} bytes without CRLF")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        text = self.last_bye or "the server closed the connection"
+        if exc is not None and not self.last_bye:
+            text = f"{text}: {exc}"
+        self._fail(ServerClosed(text))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    # parsing hooks
+
+    def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
+        self.transcript.server(_text(line))
+        if line.startswith(b"* BYE"):
+            self.last_bye = _text(line[5:].strip()) or "BYE"
+        if self.state == aioimaplib.CONNECTED:
+            if not self.greeting.done():
+                self.greeting.set_result(line)
+            return None
+        return super()._handle_line(line, current_cmd)
+
+    def _continuation(self, line: bytes) -> None:
+        command = self.pending_sync_command
+        if command is None or command.name != "AUTHENTICATE":
+            super()._continuation(line)
+            return
+        pending: list[bytes] = getattr(command, "sasl_responses", [])
+        if pending:
+            answer = pending.pop(0)
+            self.transcript.client(REDACTED)
+        else:
+            # An unexpected challenge: XOAUTH2 reports its error this way and wants an empty
+            # line back (then answers NO); for anything else "*" cancels the exchange.
+            answer = getattr(command, "sasl_final", b"*")
+            self.transcript.client(answer.decode("ascii"))
+        self.transport.write(answer + b"\r\n")
+
+    def send(self, line: str, scrub: str | None = None) -> None:
+        self.transcript.client(_shown(line))
+        self.transport.write(f"{line}\r\n".encode())
+
+    # failures
+
+    def _violation(self, text: str) -> None:
+        self._fail(ProtocolViolation(text))
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.failure.done():
+            self.failure.set_result(exc)
+
+
+def _shown(line: str) -> str:
+    """A command line as the transcript shows it: credential arguments replaced."""
+    tag, _, rest = line.partition(" ")
+    verb, _, args = rest.partition(" ")
+    if verb.upper() == "LOGIN":
+        return f"{tag} {verb} {REDACTED}"
+    if verb.upper() == "AUTHENTICATE":
+        mechanism = args.split(" ", 1)[0]
+        return f"{tag} {verb} {mechanism} {REDACTED}" if " " in args else f"{tag} {verb} {args}"
+    return line
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "replace")
+
+
+# -- the session ------------------------------------------------------------------------------
+
+
+class ImapSession:
+    """One probe connection: attach a socket, talk IMAP with bounded waits, always close."""
+
+    def __init__(self, transcript: Transcript) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.protocol = _ProbeProtocol(self._loop, transcript)
+        self.transcript = transcript
+        self._sock: socket.socket | None = None
+        self._raw: asyncio.Transport | None = None
+        self._tls: asyncio.Transport | None = None
+        self._filter_key = id(self)
+
+    @property
+    def capabilities(self) -> set[str]:
+        caps: set[str] = self.protocol.capabilities
+        return caps
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tls is not None
+
+    @property
+    def tls_transport(self) -> asyncio.Transport | None:
+        return self._tls
+
+    def protect(self, secret: str) -> None:
+        """Keep `secret` (and its encodings) out of aioimaplib's log records."""
+        _FILTER.secrets.setdefault(self._filter_key, set()).update(secret_forms(secret))
+
+    async def attach(self, sock: socket.socket) -> None:
+        """Hand our connected socket to the protocol (input stays paused until `greeting`)."""
+        self._sock = sock
+        transport, _ = await self._loop.create_connection(lambda: self.protocol, sock=sock)
+        self._raw = transport
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        """Handshake on the current transport (implicit TLS, or after STARTTLS was accepted)."""
+        assert self._raw is not None
+        tls = await self._loop.start_tls(
+            self._raw, self.protocol, context, server_hostname=server_hostname
+        )
+        assert tls is not None
+        self._tls = tls
+        self.protocol.transport = tls
+
+    async def greeting(self) -> bytes:
+        """The server's first line; reading starts here."""
+        assert self.protocol.transport is not None
+        self.protocol.transport.resume_reading()
+        return await self.bounded(self.protocol.greeting)
+
+    def accept_greeting(self, preauth: bool) -> None:
+        self.protocol.state = aioimaplib.AUTH if preauth else aioimaplib.NONAUTH
+
+    async def bounded(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` unless the connection fails first; the stage deadline bounds both."""
+        task = asyncio.ensure_future(awaitable)
+        failure: asyncio.Future[BaseException] = self.protocol.failure
+        waits: set[asyncio.Future[Any]] = {task, failure}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()
+        if failure.done():
+            exc = failure.result()
+            if isinstance(exc, ServerClosed) and self.protocol.last_bye:
+                # "* BYE <reason>" then close: the reason is the server's answer, verbatim
+                raise StageFailure(self.protocol.last_bye)
+            raise exc
+        return task.result()  # raises the task's own error
+
+    async def command(self, name: str, *args: str, untagged: str | None = None) -> Response:
+        proto = self.protocol
+        cmd = aioimaplib.Command(
+            name, proto.new_tag(), *args, untagged_resp_name=untagged, loop=self._loop
+        )
+        return await self.bounded(proto.execute(cmd))
+
+    async def capability(self) -> set[str]:
+        """Ask CAPABILITY and remember the answer (aioimaplib's own version can hang)."""
+        response = await self.command("CAPABILITY")
+        if response.result != "OK":
+            raise ProtocolViolation(_last_text(response) or "CAPABILITY was refused")
+        untagged = [bytes(line) for line in response.lines[:-1]]
+        caps = set(b" ".join(untagged).decode("utf-8", "replace").split())
+        self.protocol.capabilities = caps
+        return caps
+
+    def update_capabilities(self, response: Response) -> None:
+        """Take a new list from a login answer (servers announce more after login)."""
+        match = re.match(r"\[CAPABILITY ([^\]]*)\]", _last_text(response), re.I)
+        if match:
+            self.protocol.capabilities = set(match.group(1).split())
+        for line in untagged_text(response):
+            if line.upper().startswith("CAPABILITY "):
+                self.protocol.capabilities = set(line.split()[1:])
+
+    async def starttls(self, context: ssl.SSLContext, server_hostname: str) -> Response:
+        response = await self.command("STARTTLS")
+        if response.result == "OK":
+            await self.start_tls(context, server_hostname)
+        return response
+
+    async def authenticate(
+        self, mechanism: str, payload: bytes, *, initial_response: bool, final: bytes = b"*"
+    ) -> Response:
+        """AUTHENTICATE with SASL-IR when allowed, else answering the `+` continuation."""
+        proto = self.protocol
+        encoded = base64.b64encode(payload).decode("ascii")
+        self.protect(encoded)
+        args = (mechanism, encoded) if initial_response else (mechanism,)
+        cmd = aioimaplib.Command("AUTHENTICATE", proto.new_tag(), *args, loop=self._loop)
+        cmd.sasl_responses = [] if initial_response else [encoded.encode("ascii")]
+        cmd.sasl_final = final
+        response = await self.bounded(proto.execute(cmd))
+        if response.result == "OK":
+            proto.state = aioimaplib.AUTH
+        return response
+
+    async def login(self, username: str, password: str) -> Response:
+        """LOGIN with both arguments as quoted strings (aioimaplib quotes only the password)."""
+        quoted_user, quoted_password = aioimaplib.quoted(username), aioimaplib.quoted(password)
+        self.protect(quoted_password)
+        response = await self.command("LOGIN", quoted_user, quoted_password)
+        if response.result == "OK":
+            self.protocol.state = aioimaplib.AUTH
+        return response
+
+    async def logout(self) -> Response:
+        response = await self.command("LOGOUT")
+        self.protocol.state = aioimaplib.LOGOUT
+        return response
+
+    async def aclose(self) -> None:
+        """Close TLS and raw transports; the socket is really closed when this returns."""
+        _FILTER.secrets.pop(self._filter_key, None)
+        await close_connection(self._sock, self._tls, self._raw)
+        if not self.protocol.failure.done():
+            self.protocol.failure.set_result(ServerClosed("closed"))
+
+
+def _last_text(response: Response) -> str:
+    lines: Iterable[bytes] = response.lines or [b""]
+    return _text(bytes(list(lines)[-1]))
+
+
+def untagged_text(response: Response) -> list[str]:
+    """The untagged lines of a response, decoded (the last line is the tagged text)."""
+    lines = response.lines[:-1]
+    return [_text(bytes(line)) for line in lines if isinstance(line, bytes | bytearray)]
+
+
+def tagged_text(response: Response) -> str:
+    return _last_text(response)
+
+
+def encode_mailbox(name: str) -> str:
+    """A mailbox name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 5.1.3)."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            encoded = base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",")
+            out.append(f"&{encoded}-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return str(aioimaplib.quoted("".join(out)))

@@ -1,0 +1,388 @@
+"""The ladder recorder shared by both probes: timed stages, the transcript, and the first rungs.
+
+Every stage runs under its own deadline; whatever goes wrong inside one becomes a `StageFailure`
+carrying the server's text verbatim, which `Ladder.failed()` turns into a classified result.
+Every string that reaches a result passes through `Ladder.redact`, so a secret that a server or a
+library echoes back is still never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.diagnosis import Failure, classify, port_security_mismatch
+from console.core.model import (
+    Cause,
+    CheckResult,
+    FactValue,
+    Protocol,
+    Security,
+    ServerSettings,
+    Stage,
+    Status,
+    Step,
+)
+
+log = logging.getLogger(__name__)
+
+REDACTED = "****"
+TRANSCRIPT_LINES = 200
+TRANSCRIPT_LINE_CHARS = 400
+DETAIL_CHARS = 2000
+CLOSE_WAIT_SECONDS = 1.0
+
+
+class StageFailure(Exception):
+    """A rung failed. `text` is what the server said verbatim, or what went wrong.
+
+    `cause` is set only for structural findings the server's text cannot carry (no STARTTLS
+    offered, a greeting from another protocol); everything else is left to the classifier.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        exc: BaseException | None = None,
+        smtp_code: int | None = None,
+        cause: Cause | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.text = text
+        self.exc = exc
+        self.smtp_code = smtp_code
+        self.cause = cause
+        self.stage: Stage | None = None
+
+
+class ServerClosed(ConnectionResetError):
+    """The server closed the connection while we waited for it."""
+
+
+class ProtocolViolation(ValueError):
+    """The server sent something the protocol does not allow (endless line, flood, garbage)."""
+
+
+@dataclass
+class StepNote:
+    """What a stage body reports about itself: the server's text, TLS facts, counts."""
+
+    detail: str = ""
+
+
+class Transcript:
+    """`C:`/`S:` lines, bounded in count and width, redacted before they are stored."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+        self.lines: list[str] = []
+        self.dropped = 0
+
+    def server(self, text: str) -> None:
+        self._add(f"S: {text}")
+
+    def client(self, text: str) -> None:
+        self._add(f"C: {text}")
+
+    def note(self, text: str) -> None:
+        self._add(f"-- {text}")
+
+    def _add(self, line: str) -> None:
+        if len(self.lines) >= TRANSCRIPT_LINES:
+            self.dropped += 1
+            return
+        line = self._redact(line)
+        if len(line) > TRANSCRIPT_LINE_CHARS:
+            line = line[:TRANSCRIPT_LINE_CHARS] + f"... ({len(line) - TRANSCRIPT_LINE_CHARS} more)"
+        self.lines.append(line)
+
+    def freeze(self) -> tuple[str, ...]:
+        if self.dropped:
+            return (*self.lines, f"-- {self.dropped} more lines not kept")
+        return tuple(self.lines)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways a secret can show up in text: raw, IMAP-quoted, as a Python bytes repr."""
+    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
+    forms = {secret, escaped}
+    for form in (secret, escaped):
+        forms.add(repr(form.encode())[2:-1])
+        forms.add(repr(form)[1:-1])
+    forms.add(base64.b64encode(secret.encode()).decode("ascii"))
+    return {f for f in forms if len(f) >= 3}
+
+
+class Ladder:
+    """Records one check: steps, facts, warnings, transcript; builds the `CheckResult`."""
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        settings: ServerSettings,
+        secret: str | None,
+        *,
+        timeout: float,
+        provider: str | None,
+        on_stage: Callable[[Stage], None] | None,
+    ) -> None:
+        self.protocol = protocol
+        self.settings = settings
+        self.timeout = timeout
+        self.provider = provider
+        self._on_stage = on_stage
+        self._secrets: set[str] = secret_forms(secret) if secret else set()
+        self._started = time.monotonic()
+        self.steps: list[Step] = []
+        self.facts: dict[str, FactValue] = {}
+        self.warnings: list[str] = []
+        self.transcript = Transcript(self.redact)
+        self.capability_names: set[str] = set()
+        """CAPABILITY names or EHLO keywords last seen, upper-case (evidence for diagnosis)."""
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def add_secret(self, text: str) -> None:
+        """Register one more string that must never be shown (a SASL payload, a quoted login)."""
+        self._secrets |= secret_forms(text)
+
+    def redact(self, text: str) -> str:
+        for form in sorted(self._secrets, key=len, reverse=True):
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    # -- stages ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def stage(self, stage: Stage) -> AsyncIterator[StepNote]:
+        """Run one rung under its own deadline and record it as a `Step`."""
+        self._notify(stage)
+        note = StepNote()
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield note
+        except StageFailure as failure:
+            raise self._failed_step(stage, started, note, failure) from None
+        except TimeoutError as exc:
+            timed_out = StageFailure(f"no answer within {self.timeout:g} s", exc=exc)
+            raise self._failed_step(stage, started, note, timed_out) from None
+        except Exception as exc:
+            raise self._failed_step(stage, started, note, from_exception(exc)) from None
+        self.steps.append(Step(stage, True, _ms_since(started), self._detail(note.detail)))
+
+    def _failed_step(
+        self, stage: Stage, started: float, note: StepNote, failure: StageFailure
+    ) -> StageFailure:
+        failure.stage = stage
+        failure.text = self.redact(failure.text)
+        detail = note.detail
+        if failure.text not in detail:
+            detail = f"{detail}\n{failure.text}" if detail else failure.text
+        self.steps.append(Step(stage, False, _ms_since(started), self._detail(detail)))
+        return failure
+
+    def _detail(self, text: str) -> str:
+        text = self.redact(text)
+        return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
+
+    def _notify(self, stage: Stage) -> None:
+        if self._on_stage is None:
+            return
+        try:
+            self._on_stage(stage)
+        except Exception:  # a broken observer must not break the check
+            log.exception("on_stage callback failed")
+
+    # -- results ---------------------------------------------------------------------------
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def _elapsed_ms(self) -> int:
+        return _ms_since(self._started)
+
+    def ok(self) -> CheckResult:
+        return CheckResult(
+            protocol=self.protocol,
+            status=Status.OK,
+            elapsed_ms=self._elapsed_ms(),
+            steps=tuple(self.steps),
+            facts=dict(self.facts),
+            warnings=tuple(self.warnings),
+            transcript=self.transcript.freeze(),
+        )
+
+    def failed(self, failure: StageFailure) -> CheckResult:
+        stage = failure.stage or Stage.CONNECT
+        return CheckResult(
+            protocol=self.protocol,
+            status=Status.FAILED,
+            cause=self._cause(stage, failure),
+            stage=stage,
+            message=self.redact(failure.text),
+            elapsed_ms=self._elapsed_ms(),
+            steps=tuple(self.steps),
+            facts=dict(self.facts),
+            warnings=tuple(self.warnings),
+            transcript=self.transcript.freeze(),
+        )
+
+    def crashed(self, exc: Exception) -> CheckResult:
+        """A bug in the probe: logged with its traceback (redacted), reported as `unknown`."""
+        trace = self.redact("".join(traceback.format_exception(exc)))
+        log.error(
+            "%s probe of %s failed unexpectedly:\n%s", self.protocol, self.settings.address, trace
+        )
+        failure = StageFailure(
+            f"internal error: {self.redact(str(exc))}", exc=exc, cause=Cause.UNKNOWN
+        )
+        failure.stage = self.steps[-1].stage if self.steps else Stage.DNS
+        return self.failed(failure)
+
+    def _cause(self, stage: Stage, failure: StageFailure) -> Cause:
+        if failure.cause is not None:
+            return failure.cause
+        if self._mismatch_evidence(stage, failure):
+            return Cause.TLS_MISMATCH
+        greeting = self.facts.get("greeting", self.facts.get("banner"))
+        cause: Cause = classify(
+            Failure(
+                protocol=self.protocol,
+                stage=stage,
+                text=self.redact(failure.text),
+                exc=failure.exc,
+                smtp_code=failure.smtp_code,
+                greeting=greeting if isinstance(greeting, str) else None,
+                capabilities=frozenset(self.capability_names),
+                auth=self.settings.auth,
+            ),
+            self.provider,
+        )
+        return cause
+
+    def _mismatch_evidence(self, stage: Stage, failure: StageFailure) -> bool:
+        """A timeout or "wrong version number" where a known port/security mismatch predicts it."""
+        settings = self.settings
+        if not port_security_mismatch(settings.protocol, settings.port, settings.security):
+            return False
+        if isinstance(failure.exc, TimeoutError):
+            return stage in (Stage.TLS, Stage.GREETING)
+        return stage is Stage.TLS and "WRONG_VERSION_NUMBER" in failure.text.upper().replace(
+            " ", "_"
+        )
+
+
+def from_exception(exc: BaseException) -> StageFailure:
+    """The text for an exception: the library's own words, never a repr with arguments."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, socket.gaierror):
+        text = f"host name lookup failed: {exc.strerror or text}"
+    elif isinstance(exc, ConnectionRefusedError):
+        text = f"connection refused: {exc.strerror or text}"
+    return StageFailure(text, exc=exc)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# -- the first rungs, shared by IMAP and SMTP -------------------------------------------------
+
+
+async def open_socket(ladder: Ladder, local_addr: str | None) -> socket.socket:
+    """DNS and TCP connect as two timed stages; returns a connected, non-blocking socket."""
+    settings = ladder.settings
+    loop = asyncio.get_running_loop()
+    async with ladder.stage(Stage.DNS) as note:
+        infos = await loop.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        if local_addr is not None:
+            family = socket.AF_INET6 if ":" in local_addr else socket.AF_INET
+            infos = [info for info in infos if info[0] == family]
+        if not infos:
+            raise StageFailure(f"{settings.host} has no address usable from {local_addr}")
+        note.detail = ", ".join(_unique(str(info[4][0]) for info in infos))
+    async with ladder.stage(Stage.CONNECT) as note:
+        return await _connect_any(infos, local_addr, note)
+    raise AssertionError("unreachable")  # pragma: no cover  (mypy: the stage may swallow)
+
+
+async def _connect_any(
+    infos: Sequence[tuple[Any, ...]],
+    local_addr: str | None,
+    note: StepNote,
+) -> socket.socket:
+    """Try each resolved address in order; the last error wins when none accepts."""
+    loop = asyncio.get_running_loop()
+    last: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            if local_addr is not None:
+                sock.bind((local_addr, 0))
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        here = sock.getsockname()
+        note.detail = f"connected to {address[0]} port {address[1]} from {here[0]}"
+        return sock
+    assert last is not None
+    raise last
+
+
+async def close_connection(
+    sock: socket.socket | None,
+    tls: asyncio.BaseTransport | None,
+    raw: asyncio.Transport | None,
+) -> None:
+    """Close the TLS and the raw transport and wait until the socket itself is closed.
+
+    The raw transport is aborted rather than closed: a hostile peer that never answers the TLS
+    close_notify must not keep the socket open for asyncio's 30 s shutdown timeout. Transports
+    close their socket one loop tick later; returning before that leaks it at loop shutdown.
+    """
+    if tls is not None and not tls.is_closing():
+        tls.close()
+    if raw is not None:
+        raw.abort()
+    elif sock is not None:
+        sock.close()
+    if sock is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_WAIT_SECONDS
+    ticks = 0
+    while sock.fileno() != -1 and loop.time() < deadline:
+        await asyncio.sleep(0 if ticks < 10 else 0.01)
+        ticks += 1
+    if sock.fileno() != -1:  # pragma: no cover (the transport did not let go in time)
+        sock.close()
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def security_label(security: Security) -> str:
+    return {Security.TLS: "implicit TLS", Security.STARTTLS: "STARTTLS", Security.NONE: "no TLS"}[
+        security
+    ]
