@@ -352,6 +352,30 @@ def test_a_secret_in_the_file_is_flagged_without_echoing_it(tmp_path: Path) -> N
     assert "hunter2" not in str(issue)
 
 
+def test_unknown_provider_is_reported_and_left_to_detection(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "a.toml",
+        '[[account]]\nemail = "a@x.example"\nprovider = "gmial"\n'
+        '[[account]]\nemail = "b@x.example"\nprovider = " Gmail "\n',
+    )
+    loaded = load_config(path)
+    a, b = loaded.accounts
+    assert a.provider is None  # detection from the domain takes over
+    (issue,) = loaded.issues
+    assert (issue.account, issue.field) == ("a@x.example", "provider")
+    assert '"gmial"' in issue.message and "gmail" in issue.message
+    assert b.provider == "gmail"
+
+
+def test_secrets_outside_accounts_are_flagged_too(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.toml", 'api_key = "k"\n[settings]\ntoken = "t"\n')
+    loaded = load_config(path)
+    assert [(i.account, i.field) for i in loaded.issues] == [
+        (None, "api_key"),
+        (None, "settings.token"),
+    ]
+
+
 def test_control_characters_in_values_are_escaped_in_messages(tmp_path: Path) -> None:
     path = write(tmp_path / "a.toml", '[[account]]\nemail = "evil\\u001b[2J"\n')
     (issue,) = load_config(path).issues

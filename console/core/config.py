@@ -6,14 +6,16 @@ stay usable: one bad account never hides the other 300. Writing back lives in co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -30,6 +32,7 @@ from console.core.model import (
     ServerSettings,
     Settings,
 )
+from console.core.providers.catalog import ProviderDataError, all_providers
 
 ENV_VAR = "MAILCONSOLE_CONFIG"
 APP_NAME = "mailconsole"
@@ -133,9 +136,12 @@ def load_config(path: Path | str) -> LoadedConfig:
     return parse_config(path, data, stat)
 
 
-def parse_config(path: Path, data: bytes, stat: os.stat_result) -> LoadedConfig:
-    """Build a LoadedConfig from bytes already read (save_config reuses it for what it wrote)."""
-    raw = parse_toml(path, data)
+def parse_config(
+    path: Path, data: bytes, stat: os.stat_result, raw: dict[str, Any] | None = None
+) -> LoadedConfig:
+    """Build a LoadedConfig from bytes already read (and parsed, when `raw` is given)."""
+    if raw is None:
+        raw = parse_toml(path, data)
     settings, accounts, issues = validate(raw, base_dir=path.parent)
     return LoadedConfig(path, settings, accounts, issues, raw, Fingerprint.of(data, stat))
 
@@ -179,6 +185,7 @@ _SECRET_NAMES = frozenset({"password", "passwd", "pass", "token", "secret", "api
 _SECRET_SUFFIXES = ("_password", "_passwd", "_token", "_secret")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Keys that would hold a password or token (never in the file); `*_command` keys are fine."""
     k = key.strip().lower()
@@ -187,12 +194,36 @@ def is_secret_key(key: str) -> bool:
     return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
 
 
+def secret_locations(value: Any, where: str = "") -> list[str]:
+    """Dotted locations of password/token keys that hold a value (names only, never values)."""
+    found: list[str] = []
+    _find_secrets(value, where, found)
+    return found
+
+
+def _find_secrets(value: Any, where: str, found: list[str]) -> None:
+    pairs: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict | Mapping):
+        pairs, template = value.items(), (f"{where}.{{}}" if where else "{}")
+    elif isinstance(value, list | tuple):
+        pairs, template = enumerate(value), f"{where}[{{}}]"
+    else:
+        return
+    for key, item in pairs:
+        if isinstance(key, str) and item is not None and is_secret_key(key):
+            found.append(template.format(key))
+        elif isinstance(item, dict | list | tuple | Mapping):
+            _find_secrets(item, template.format(key), found)
+
+
 def validate(
     raw: Mapping[str, Any], *, base_dir: Path | None = None
 ) -> tuple[Settings, tuple[Account, ...], tuple[ConfigIssue, ...]]:
     """Turn parsed TOML into model objects, reporting every problem instead of stopping."""
     issues: list[ConfigIssue] = []
     report = _Reporter(None, issues)
+    for where in secret_locations({k: v for k, v in raw.items() if k != "account"}):
+        report(where, _SECRET_MESSAGE)
     settings = _settings(raw.get("settings"), report)
     accounts: list[Account] = []
     entries = raw.get("account", [])
@@ -253,6 +284,15 @@ def _settings(table: object, report: _Reporter) -> Settings:
     )
 
 
+@functools.cache
+def _known_providers() -> frozenset[str]:
+    """Provider ids from the shipped catalogue; empty (no check) if it cannot be read."""
+    try:
+        return frozenset(p.id for p in all_providers())
+    except (ProviderDataError, OSError):
+        return frozenset()
+
+
 class _Reporter:
     """Records issues for one account, so each names the account without repeating it."""
 
@@ -307,6 +347,16 @@ def _account(
 
     name = text("name")
     provider = text("provider")
+    if provider is not None:
+        provider = provider.strip().lower()
+        known = _known_providers()
+        if known and provider not in known:
+            issue(
+                "provider",
+                f"unknown provider {_show(provider)}; leave it out to detect it from "
+                f"the domain, or use one of: {', '.join(sorted(known))}",
+            )
+            provider = None
     tags_value = entry.get("tags", [])
     tags: tuple[str, ...] = ()
     if isinstance(tags_value, list) and all(isinstance(t, str) for t in tags_value):
@@ -322,9 +372,8 @@ def _account(
     if not reply_ok:
         issue("reply_address", f"{_show(reply_address)} is not an email address (name@domain)")
         reply_address = None
-    for key in entry:
-        if is_secret_key(key):
-            issue(key, _SECRET_MESSAGE)
+    for where in secret_locations(entry):
+        issue(where, _SECRET_MESSAGE)
 
     smtp = _server(Protocol.SMTP, entry, email, issue, base_dir)
     imap_username = reply_address or email
@@ -340,7 +389,7 @@ def _account(
         email=email,
         name=name,
         tags=tags,
-        provider=provider.strip().lower() if provider else None,
+        provider=provider,
         reply_address=reply_address,
         send_only=send_only,
         smtp=smtp,
@@ -353,9 +402,29 @@ _SECRET_MESSAGE = (
     "passwords and tokens are never read from this file; remove it and store the secret in "
     "the keyring (mailconsole asks for it) or set password_command"
 )
-_SECURITY_VALUES = frozenset(s.value for s in Security)
-_AUTH_VALUES = frozenset(a.value for a in AuthMethod)
-_SECURITY_HINTS = {"ssl": "tls", "ssl/tls": "tls", "plain": "none", "plaintext": "none"}
+_HINTS = {"ssl": "tls", "ssl/tls": "tls", "plain": "none", "plaintext": "none"}
+
+
+@functools.cache
+def _values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(m.value for m in enum)
+
+
+def _choice(
+    table: Mapping[str, Any], key: str, default: StrEnum, field: str, issue: _Reporter
+) -> str:
+    """One of an enum's values (any case), else the default with an issue naming the choices."""
+    value = table.get(key, default.value)
+    choices = _values(type(default))
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in choices:
+        return word
+    hint = (
+        f' (did you mean "{_HINTS[word]}"?)' if word in _HINTS and _HINTS[word] in choices else ""
+    )
+    listed = ", ".join(f'"{c}"' for c in choices)
+    issue(field, f"must be one of {listed}, not {_show(value)}{hint}")
+    return default.value
 
 
 def _server(
@@ -378,34 +447,16 @@ def _server(
         )
         return None
 
-    for key in table:
-        if is_secret_key(key):
-            issue(f"{p}.{key}", _SECRET_MESSAGE)
-
     host = table.get("host")
     host_ok = isinstance(host, str) and host.strip() != ""
-    if not host_ok:
-        if host is None or host == "" or (isinstance(host, str) and not host.strip()):
-            issue(
-                f"{p}.host", "missing: the server name, e.g. " + _EXAMPLE_HOST[protocol], _MISSING
-            )
-        else:
-            issue(f"{p}.host", f"must be a server name, not {_show(host)}")
-    elif problem := _host_problem(str(host)):
+    if host is None or (isinstance(host, str) and not host_ok):
+        issue(f"{p}.host", f"missing: the server name, e.g. {_EXAMPLE_HOST[protocol]}", _MISSING)
+    elif not isinstance(host, str):
+        issue(f"{p}.host", f"must be a server name, not {_show(host)}")
+    elif problem := _host_problem(host):
         issue(f"{p}.host", problem)
 
-    security = Security.TLS
-    raw_security = table.get("security", "tls")
-    if isinstance(raw_security, str) and raw_security.strip().lower() in _SECURITY_VALUES:
-        security = Security(raw_security.strip().lower())
-    else:
-        hint = ""
-        if isinstance(raw_security, str) and raw_security.strip().lower() in _SECURITY_HINTS:
-            hint = f' (did you mean "{_SECURITY_HINTS[raw_security.strip().lower()]}"?)'
-        issue(
-            f"{p}.security", f'must be "tls", "starttls" or "none", not {_show(raw_security)}{hint}'
-        )
-
+    security = Security(_choice(table, "security", Security.TLS, f"{p}.security", issue))
     port = DEFAULT_PORTS[protocol][security]
     raw_port = table.get("port")
     if raw_port is not None:
@@ -431,12 +482,7 @@ def _server(
     token_command = text("oauth2_token_command", None, secret=True)
     mailbox = (text("mailbox", "INBOX") or "INBOX") if protocol is Protocol.IMAP else "INBOX"
 
-    auth = AuthMethod.PASSWORD
-    raw_auth = table.get("auth", "password")
-    if isinstance(raw_auth, str) and raw_auth.strip().lower() in _AUTH_VALUES:
-        auth = AuthMethod(raw_auth.strip().lower())
-    else:
-        issue(f"{p}.auth", f'must be "password" or "oauth2", not {_show(raw_auth)}')
+    auth = AuthMethod(_choice(table, "auth", AuthMethod.PASSWORD, f"{p}.auth", issue))
     if auth is AuthMethod.OAUTH2 and token_command is None:
         issue(
             f"{p}.oauth2_token_command",

@@ -13,7 +13,7 @@ import os
 import stat as st
 import tempfile
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from enum import Enum
 from pathlib import Path, PurePath
@@ -21,7 +21,7 @@ from typing import Any
 
 import tomli_w
 
-from console.core.config import ConfigError, LoadedConfig, is_secret_key, parse_config
+from console.core.config import ConfigError, LoadedConfig, parse_config, secret_locations
 from console.core.model import Account, AuthMethod, Protocol, ServerSettings
 
 RawConfig = dict[str, Any]
@@ -66,7 +66,7 @@ def save_config(loaded: LoadedConfig, raw: Mapping[str, Any]) -> LoadedConfig:
     On any failure the file is left as it was and no temp file remains (ConfigWriteError).
     """
     path = loaded.path
-    payload = serialise(raw, path)
+    payload, parsed = _serialise(raw, path)
     target = Path(os.path.realpath(path))  # a symlinked config stays a symlink
     try:
         with open(target, "rb") as f:
@@ -86,13 +86,13 @@ def save_config(loaded: LoadedConfig, raw: Mapping[str, Any]) -> LoadedConfig:
         written = os.stat(target)
     except OSError as exc:
         raise _write_error(path, exc) from None
-    return parse_config(path, payload, written)
+    return parse_config(path, payload, written, parsed)
 
 
 def new_config_file(path: Path | str, raw: Mapping[str, Any] | None = None) -> LoadedConfig:
     """Create an account file that does not exist yet (mode 0600, folders made as needed)."""
     path = Path(path).expanduser()
-    payload = serialise(raw or {}, path)
+    payload, parsed = _serialise(raw or {}, path)
     if path.exists() or path.is_symlink():
         raise ConfigExistsError(path, "already exists; load it instead of creating it")
     try:
@@ -103,7 +103,7 @@ def new_config_file(path: Path | str, raw: Mapping[str, Any] | None = None) -> L
         raise ConfigExistsError(path, "already exists; load it instead of creating it") from None
     except OSError as exc:
         raise _write_error(path, exc) from None
-    return parse_config(path, payload, written)
+    return parse_config(path, payload, written, parsed)
 
 
 def backup_path(path: Path) -> Path:
@@ -113,7 +113,12 @@ def backup_path(path: Path) -> Path:
 
 def serialise(raw: Mapping[str, Any], path: Path | None = None) -> bytes:
     """TOML bytes for `raw`, checked to read back; None values dropped, secrets refused."""
-    secrets = list(_secret_locations(raw))
+    return _serialise(raw, path)[0]
+
+
+def _serialise(raw: Mapping[str, Any], path: Path | None) -> tuple[bytes, dict[str, Any]]:
+    """The bytes to write and what they read back as (so a save need not parse them again)."""
+    secrets = list(secret_locations(raw))
     if secrets:
         raise ConfigSecretError(
             path,
@@ -132,7 +137,7 @@ def serialise(raw: Mapping[str, Any], path: Path | None = None) -> bytes:
         raise ConfigWriteError(
             path, f"cannot write this as TOML ({exc}); nothing was written"
         ) from None
-    return text.encode("utf-8")
+    return text.encode("utf-8"), again
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -222,20 +227,6 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, _SCALARS):
         return value
     raise _Unwritable(f"{where}: a {type(value).__name__} cannot be written in TOML")
-
-
-def _secret_locations(value: Any, where: str = "") -> Iterator[str]:
-    """Dotted locations of password/token keys that hold a value (names only, never values)."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            here = f"{where}.{key}" if where else str(key)
-            if isinstance(key, str) and is_secret_key(key) and item is not None:
-                yield here
-            else:
-                yield from _secret_locations(item, here)
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _secret_locations(item, f"{where}[{i}]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +325,7 @@ def server_table(server: ServerSettings) -> RawConfig:
 
 
 def _refuse_secrets(changes: Mapping[str, Any], where: str) -> None:
-    found = list(_secret_locations(changes))
+    found = list(secret_locations(changes))
     if found:
         raise ConfigSecretError(
             None,
