@@ -734,6 +734,20 @@ def test_new_file_is_private_and_never_clobbers(tmp_path: Path) -> None:
     assert (empty.accounts, empty.issues) == ((), ())
 
 
+def test_new_file_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_links)  # as on some network and FUSE file systems
+    path = tmp_path / "accounts.toml"
+    created = new_config_file(path, {"account": [{"email": "a@x.example"}]})
+    assert [a.email for a in created.accounts] == ["a@x.example"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(ConfigExistsError):
+        new_config_file(path, {})
+    assert leftovers(tmp_path) == []
+
+
 def test_a_symlinked_file_stays_a_symlink(tmp_path: Path) -> None:
     real = write(tmp_path / "real.toml", WITH_UNKNOWN_KEYS)
     link = tmp_path / "accounts.toml"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import errno
 import os
 import stat as st
 import tempfile
@@ -179,8 +180,7 @@ def _atomic_write(
                 with suppress(PermissionError):  # root saving a user's file: keep it theirs
                     os.fchown(f.fileno(), *owner)
         if exclusive:
-            os.link(tmp, target)  # fails if the target appeared meanwhile: never clobbers
-            os.unlink(tmp)
+            _link_new(tmp, target)
         else:
             os.replace(tmp, target)
     except BaseException:
@@ -188,6 +188,20 @@ def _atomic_write(
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def _link_new(tmp: str, target: Path) -> None:
+    """Put tmp in place only if target does not exist: link() fails if it appeared meanwhile."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (some network or FUSE mounts)
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+        os.replace(tmp, target)
+    else:
+        os.unlink(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:
