@@ -63,7 +63,7 @@ class Variant:
         return self.imap if protocol is Protocol.IMAP else self.smtp
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Provider:
     """What we know about one provider: how to recognise it, its servers, its rules and links."""
 
@@ -89,6 +89,9 @@ class Provider:
     app_password_url: str | None = None
     enable_imap_url: str | None = None
     help_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Provider({self.id!r})"
 
     def preset(self, protocol: Protocol) -> ServerPreset | None:
         return self.imap if protocol is Protocol.IMAP else self.smtp
