@@ -29,7 +29,6 @@ RESOLV_CONF = "/etc/resolv.conf"
 class DetectionSource(StrEnum):
     """What the detection rests on, strongest first."""
 
-    ACCOUNT = "account"  # the account file names the provider
     DOMAIN = "domain"  # the address's domain is one of the provider's own
     HOST = "host"  # a configured server host belongs to the provider
     MX = "mx"  # the domain's mail exchanger belongs to the provider
@@ -41,7 +40,7 @@ class Detection:
 
     provider: Provider
     source: DetectionSource
-    evidence: str  # the provider id, domain, host or MX host that matched
+    evidence: str  # the domain, host or MX host that matched
     variant: Variant | None = None
 
 
@@ -71,7 +70,7 @@ def _by_host(host: str | None, email: str | None) -> Detection | None:
     sibling = detection.provider.custom_domain_provider
     domain = email_domain(email) if email else None
     own = load_catalog().domains.lookup(domain) if domain else None
-    if sibling and domain and (own is None or own.provider != target.provider):
+    if sibling and domain and own is None:  # a custom domain, not any provider's own
         return Detection(get_provider(sibling), DetectionSource.HOST, detection.evidence)
     return detection
 
@@ -137,10 +136,9 @@ async def mx_hosts(
 
 
 async def _by_mx(
-    email: str, nameserver: tuple[str, int] | None, timeout: float
+    domain: str | None, nameserver: tuple[str, int] | None, timeout: float
 ) -> Detection | None:
-    domain = email_domain(email)
-    if domain is None:
+    if not domain:
         return None
     index = load_catalog().mx
     for host in await mx_hosts(domain, nameserver=nameserver, timeout=timeout):
@@ -153,7 +151,7 @@ async def provider_for_mx(
     domain: str, *, nameserver: tuple[str, int] | None = None, timeout: float = 2.0
 ) -> Provider | None:
     """The provider hosting the domain's mail, from its MX records; None on any DNS trouble."""
-    detection = await _by_mx(f"postmaster@{domain}", nameserver, timeout)
+    detection = await _by_mx(domain, nameserver, timeout)
     return detection.provider if detection else None
 
 
@@ -176,7 +174,7 @@ async def detect(
     """Detection with its evidence: offline first, then (if `use_dns`) the domain's MX."""
     found = detect_offline(email, imap_host=imap_host, smtp_host=smtp_host)
     if found is None and use_dns:
-        found = await _by_mx(email, nameserver, timeout)
+        found = await _by_mx(email_domain(email), nameserver, timeout)
     return found
 
 
