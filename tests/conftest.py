@@ -1,0 +1,124 @@
+"""Shared fixtures: a test CA, real Dovecot and aiosmtpd servers on 127.0.0.1, and keyrings.
+
+No test may read or write the developer's real keyring: every test starts with the `fail`
+backend (as on a headless box) and opts in to `memory_keyring` where it needs one.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring.backend
+import keyring.backends.fail
+import keyring.core
+import keyring.errors
+import pytest
+import trustme
+from keyring.compat import properties
+from servers import TlsFiles, under_ci, write_server_tls
+from servers_dovecot import DOVECOT, DovecotServer, start_dovecot
+from servers_smtp import SmtpServers, start_smtpd
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """The session's private CA; every test server's certificate comes from it."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return write_server_tls(tls_ca, tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def ca_file(tls_files: TlsFiles) -> Path:
+    """PEM file of the test CA, for ServerSettings.tls_ca_file."""
+    return tls_files.ca_file
+
+
+@pytest.fixture
+def client_tls_context(ca_file: Path) -> ssl.SSLContext:
+    """A verifying client context that trusts only the test CA."""
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot(tls_files: TlsFiles) -> Iterator[DovecotServer]:
+    """A private Dovecot on 127.0.0.1 (implicit TLS + STARTTLS ports), users from servers.py."""
+    if not DOVECOT.exists():
+        reason = f"{DOVECOT} is missing: install the Debian package dovecot-imapd"
+        if under_ci():
+            pytest.fail(f"{reason} (CI must run the Dovecot tests)")
+        pytest.skip(reason)
+    server = start_dovecot(tls_files)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtpd(tls_files: TlsFiles) -> Iterator[SmtpServers]:
+    """aiosmtpd on 127.0.0.1: implicit TLS, STARTTLS-required, and plain without STARTTLS."""
+    servers = start_smtpd(tls_files)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+# --- keyring ----------------------------------------------------------------------------------
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend in a dict. Negative priority: keyring never picks it by itself."""
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        return -10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.store[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError("No such password") from None
+
+
+@pytest.fixture(autouse=True)
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> keyring.backends.fail.Keyring:
+    """The backend of a headless box (every call raises NoKeyringError); on for every test.
+
+    The environment variable keeps subprocesses (the CLI) away from the real keyring too.
+    """
+    backend = keyring.backends.fail.Keyring()
+    monkeypatch.setattr(keyring.core, "_keyring_backend", backend)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    return backend
+
+
+@pytest.fixture
+def memory_keyring(
+    no_keyring: keyring.backends.fail.Keyring, monkeypatch: pytest.MonkeyPatch
+) -> MemoryKeyring:
+    """An empty in-memory keyring selected for this test; `.store` holds what was saved."""
+    backend = MemoryKeyring()
+    monkeypatch.setattr(keyring.core, "_keyring_backend", backend)
+    return backend
