@@ -255,15 +255,16 @@ class _ImapSession:
             self.server.credential(self.link, "LOGIN", user, password, False)
             await self.scripted(tag, self.sc.logindisabled_reply)
             return
-        await self.conclude(tag, "LOGIN", user, password, self.sc.login_ok_reply)
+        good = self.sc.expected_password(user) == password
+        await self.conclude(tag, "LOGIN", user, password, good, self.sc.auth_failed_reply)
 
-    async def conclude(self, tag: str, mechanism: str, user: str, secret: str, ok: str) -> None:
-        """Decide a login (scripted reply first), record it, answer it."""
+    async def conclude(
+        self, tag: str, mechanism: str, user: str, secret: str, good: bool, failed: str
+    ) -> None:
+        """Decide a login (a scripted reply wins), record it, answer it."""
         reply = self.sc.scripted_auth(user)
         if reply is None:
-            good = mechanism == "XOAUTH2" and self.sc.tokens.get(user) == secret
-            good = good or (mechanism != "XOAUTH2" and self.sc.expected_password(user) == secret)
-            reply = ok if good else self.sc.auth_failed_reply
+            reply = self.sc.login_ok_reply if good else failed
         data, accepted, bye = render(tag, reply)
         self.server.credential(self.link, mechanism, user, secret, accepted)
         if accepted:
@@ -305,21 +306,20 @@ class _ImapSession:
         if mechanism == "XOAUTH2":
             await self.conclude_xoauth2(tag, user, secret)
         else:
-            await self.conclude(tag, mechanism, user, secret, self.sc.login_ok_reply)
+            good = self.sc.expected_password(user) == secret
+            await self.conclude(tag, mechanism, user, secret, good, self.sc.auth_failed_reply)
 
     async def conclude_xoauth2(self, tag: str, user: str, token: str) -> None:
         """Gmail-style: a failure first sends a JSON challenge and waits for an empty line."""
         reply = self.sc.scripted_auth(user)
-        failing = reply is not None and not render(tag, reply)[1]
-        if reply is None and self.sc.tokens.get(user) != token:
-            failing, reply = True, self.sc.xoauth2_failed_reply
-        if failing:
+        good = self.sc.tokens.get(user) == token
+        if not render(tag, reply)[1] if reply is not None else not good:
             challenge = base64.b64encode(self.sc.xoauth2_challenge.encode()).decode()
             if await self.challenge(challenge) is None:
                 self.server.credential(self.link, "XOAUTH2", user, token, False)
                 await self.send(f"{tag} BAD Authentication aborted by client.")
                 return
-        await self.conclude(tag, "XOAUTH2", user, token, reply or self.sc.login_ok_reply)
+        await self.conclude(tag, "XOAUTH2", user, token, good, self.sc.xoauth2_failed_reply)
 
     async def sasl_login(self, initial: bytes) -> tuple[str, str]:
         user = initial if initial else await self.challenge("VXNlcm5hbWU6")

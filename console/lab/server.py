@@ -158,12 +158,18 @@ class Link(Generic[S]):
         """Say nothing more; read (and record) until the client leaves or the idle timeout."""
         self.raw.resume_reading()  # paused before an implicit-TLS handshake that never comes
         self.delay = 0.0
+        pending = b""
         try:
             async with asyncio.timeout(self.server.idle_timeout):
                 while data := await self.reader.read(LINE_LIMIT):
-                    self.server.record(self, data)
+                    *lines, pending = (pending + data).split(b"\n")
+                    for line in lines:
+                        self.server.record(self, line.removesuffix(b"\r"))
+                    pending = pending[-LINE_LIMIT:]
         except TimeoutError:
             pass
+        if pending:
+            self.server.record(self, pending)
         raise Closed
 
     async def _long_line(self, limit: int) -> None:
