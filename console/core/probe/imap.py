@@ -92,6 +92,7 @@ async def _ladder(
             raise StageFailure(
                 f"the server does not speak IMAP4rev1 (CAPABILITY {note.detail})",
                 exc=ProtocolViolation("not IMAP4rev1"),
+                cause=Cause.PROTOCOL_ERROR,
             )
     _record_capabilities(ladder, session)
 

@@ -131,6 +131,10 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
             if not self.greeting.done():
                 self.greeting.set_result(line)
             return None
+        if line and current_cmd is None and not _is_imap(line):
+            # aioimaplib would log and ignore it, and the command would wait for its deadline
+            self._violation(f"the server sent a line that is not IMAP: {_text(line)[:200]}")
+            return None
         return super()._handle_line(line, current_cmd)
 
     def _continuation(self, line: bytes) -> None:
@@ -175,6 +179,11 @@ def _shown(line: str) -> str:
         mechanism = args.split(" ", 1)[0]
         return f"{tag} {verb} {mechanism} {REDACTED}" if " " in args else f"{tag} {verb} {args}"
     return line
+
+
+def _is_imap(line: bytes) -> bool:
+    """Untagged (`*`), continuation (`+`) or a tagged status: what a response line can be."""
+    return line.startswith((b"*", b"+")) or bool(aioimaplib.tagged_status_response_re.match(line))
 
 
 def _text(line: bytes) -> str:

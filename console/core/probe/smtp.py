@@ -132,7 +132,7 @@ def _refused(response: SMTPResponse) -> StageFailure:
 
 def _unparsable(exc: SMTPResponseException) -> StageFailure:
     """aiosmtplib could not read a reply (malformed line, too long): its words, no code."""
-    return StageFailure(exc.message, exc=exc)
+    return StageFailure(exc.message.rstrip("\r\n"), exc=exc, cause=Cause.PROTOCOL_ERROR)
 
 
 async def probe_smtp(
@@ -316,7 +316,7 @@ def _not_smtp(session: _SmtpSession, exc: SMTPResponseException) -> StageFailure
     elif upper.startswith(("HTTP/", "<")):
         what = "a web server"
     elif exc.code == -1 and "too long" in exc.message.lower():
-        return StageFailure(f"the server sent an overlong reply: {head[:200]}", exc=exc)
+        return _unparsable(exc)
     else:
         return StageFailure(
             f"this port does not answer with an SMTP greeting: {head}", cause=Cause.WRONG_SERVICE

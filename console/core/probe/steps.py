@@ -287,6 +287,8 @@ class Ladder:
 def from_exception(exc: BaseException) -> StageFailure:
     """The text for an exception: the library's own words, never a repr with arguments."""
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, ProtocolViolation):
+        return StageFailure(text, exc=exc, cause=Cause.PROTOCOL_ERROR)
     if isinstance(exc, socket.gaierror):
         text = f"host name lookup failed: {exc.strerror or text}"
     elif isinstance(exc, ConnectionRefusedError):
