@@ -363,6 +363,8 @@ async def test_imap_id_noop_capability_logout_and_state(ca: LabCA) -> None:
         assert await raw.ask("a8 SELECT Nope", "a8") == [
             b"a8 NO [NONEXISTENT] Mailbox doesn't exist: Nope"
         ]
+        assert await raw.ask("i1 IDLE") == [b"+ idling"]
+        assert await raw.ask("DONE", "i1") == [b"i1 OK Idle completed."]
         assert await raw.ask("a9 LOGOUT", "a9") == [
             b"* BYE Logging out",
             b"a9 OK Logout completed.",

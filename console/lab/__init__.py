@@ -30,6 +30,7 @@ from __future__ import annotations
 from console.lab.ca import LAB_HOSTS, VERIFY_CODES, CertKind, LabCA
 from console.lab.imap_server import LabImapServer
 from console.lab.lab import Lab
+from console.lab.link import DEFAULT_GARBAGE
 from console.lab.scenario import (
     GMAIL_BAD_CREDENTIALS,
     GMAIL_XOAUTH2_CHALLENGE,
@@ -45,7 +46,7 @@ from console.lab.scenario import (
     SmtpScenario,
     derived_password,
 )
-from console.lab.server import DEFAULT_GARBAGE, HOST, Credential, LabServer, Received
+from console.lab.server import HOST, Credential, LabServer, Received
 from console.lab.smtp_server import LabSmtpServer
 
 __all__ = [

@@ -15,9 +15,10 @@ from console.lab.imap_syntax import (
     Token,
     as_text,
 )
+from console.lab.link import Closed, Link
 from console.lab.sasl import SaslError, parse_login_part, parse_plain, parse_xoauth2
 from console.lab.scenario import ImapScenario
-from console.lab.server import Closed, LabServer, Link
+from console.lab.server import LabServer
 
 NONAUTH, AUTH, SELECTED = "not authenticated", "authenticated", "selected"
 ANY = (NONAUTH, AUTH, SELECTED)
@@ -94,6 +95,7 @@ class _ImapSession:
             "EXAMINE": (self.examine, LOGGED_IN),
             "GETQUOTAROOT": (self.getquotaroot, LOGGED_IN),
             "LIST": (self.list_mailboxes, LOGGED_IN),
+            "IDLE": (self.idle, LOGGED_IN),
             "CLOSE": (self.close, (SELECTED,)),
             "UNSELECT": (self.close, (SELECTED,)),
         }
@@ -406,6 +408,18 @@ class _ImapSession:
             if fnmatch.fnmatchcase(name, glob)
         ]
         await self.send(*lines, f"{tag} OK List completed.")
+
+    async def idle(self, tag: str, args: list[Token]) -> None:
+        self._strings(args, 0)
+        if "IDLE" not in self.capset:
+            await self.send(f"{tag} BAD Error in IMAP command IDLE: Unknown command.")
+            return
+        await self.send("+ idling")
+        done = await self.link.readline()
+        if done.upper() == b"DONE":
+            await self.send(f"{tag} OK Idle completed.")
+        else:
+            await self.send(f"{tag} BAD Expected DONE.")
 
     async def close(self, tag: str, args: list[Token]) -> None:
         self._strings(args, 0)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 
 from console.core.model import Security
+from console.lab.link import Closed, Link
 from console.lab.sasl import SaslError, parse_login_part, parse_plain, parse_xoauth2, text
 from console.lab.scenario import SmtpScenario
-from console.lab.server import Closed, LabServer, Link
+from console.lab.server import LabServer
 
 STAGE_OF = {"EHLO": "ehlo", "HELO": "ehlo", "STARTTLS": "starttls", "AUTH": "auth", "QUIT": "quit"}
 NOT_IMPLEMENTED = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "HELP", "ETRN"})
