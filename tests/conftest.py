@@ -51,13 +51,19 @@ def client_tls_context(ca_file: Path) -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="session")
-def dovecot(tls_files: TlsFiles) -> Iterator[DovecotServer]:
-    """A private Dovecot on 127.0.0.1 (implicit TLS + STARTTLS ports), users from servers.py."""
+def dovecot_binary() -> Path:
+    """/usr/sbin/dovecot; skips the test where it is missing, except under CI, where that fails."""
     if not DOVECOT.exists():
         reason = f"{DOVECOT} is missing: install the Debian package dovecot-imapd"
         if under_ci():
             pytest.fail(f"{reason} (CI must run the Dovecot tests)")
         pytest.skip(reason)
+    return DOVECOT
+
+
+@pytest.fixture(scope="session")
+def dovecot(dovecot_binary: Path, tls_files: TlsFiles) -> Iterator[DovecotServer]:
+    """A private Dovecot on 127.0.0.1 (implicit TLS + STARTTLS ports), users from servers.py."""
     server = start_dovecot(tls_files)
     try:
         yield server

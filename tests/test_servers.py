@@ -141,6 +141,7 @@ def live_processes_in_group(group: int) -> list[int]:
     return found
 
 
+@pytest.mark.usefixtures("dovecot_binary")
 def test_stopping_dovecot_leaves_no_process(
     tls_files: TlsFiles, client_tls_context: ssl.SSLContext
 ) -> None:
