@@ -42,7 +42,7 @@ class SecretError(Exception):
 
 
 async def fetch_secret(settings: ServerSettings, *, timeout: float = 10.0) -> str:
-    """The secret for one server login, never blocking the event loop for longer than `timeout`."""
+    """The secret for one server login within about `timeout` seconds; nothing blocks the loop."""
     who = f"{settings.protocol.value} login {settings.keyring_key}"
     if settings.auth is AuthMethod.OAUTH2:
         if not settings.oauth2_token_command:
