@@ -17,9 +17,11 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from servers import (
     ALICE,
+    BOB,
     CAROL,
     HOST,
     USERS,
@@ -65,7 +67,7 @@ service anvil {{
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
-{anvil_extra}}}
+{no_chroot}}}
 passdb {{
   driver = passwd-file
   args = username_format=%u {d}/users
@@ -97,7 +99,7 @@ service imap-login {{
   }}
   service_count = 0
   process_min_avail = 1
-{login_extra}}}
+{no_chroot}}}
 service imap {{
   process_limit = 1024
 }}
@@ -175,24 +177,32 @@ def start_dovecot(tls: TlsFiles, *, attempts: int = 3) -> DovecotServer:
         raise
 
 
-def _identity() -> tuple[str, int, int, str, str]:
-    """Config lines for who the processes run as, the mail uid/gid, and the non-root extras."""
+class _Mode(NamedTuple):
+    """Who Dovecot's processes run as: root mode (as CI runs) or the current user."""
+
+    identity: str  # config lines
+    uid: int  # owner of the mail, in the users file
+    gid: int
+    no_chroot: str  # a normal user cannot chroot: config line for anvil and imap-login
+
+
+def _mode() -> _Mode:
     if os.geteuid() == 0:
         identity = "default_internal_user = dovecot\ndefault_login_user = dovenull"
-        return identity, NOBODY_UID, NOBODY_GID, "", ""
-    # A normal user cannot chroot or chown: run everything as that user (test-servers.md, table).
+        return _Mode(identity, NOBODY_UID, NOBODY_GID, "")
+    # test-servers.md, root vs non-root table: everything runs as this user, without chroot.
     user = pwd.getpwuid(os.geteuid()).pw_name
     group = grp.getgrgid(os.getegid()).gr_name
     identity = (
         f"default_internal_user = {user}\ndefault_login_user = {user}\n"
         f"default_internal_group = {group}"
     )
-    return identity, os.geteuid(), os.getegid(), "  chroot =\n", "  chroot =\n"
+    return _Mode(identity, os.geteuid(), os.getegid(), "  chroot =\n")
 
 
 def _prepare(directory: Path, tls: TlsFiles) -> dict[str, int]:
     """Write the users file, TLS files and mailboxes; return each user's INBOX message count."""
-    _, uid, gid, _, _ = _identity()
+    mode = _mode()
     for sub in ("run", "state", "log", "mail", "tls"):
         (directory / sub).mkdir()
     shutil.copyfile(tls.cert_file, directory / "tls" / "server.pem")
@@ -205,18 +215,19 @@ def _prepare(directory: Path, tls: TlsFiles) -> dict[str, int]:
         encoded = base64.b64encode(password.encode()).decode()
         extra = f"userdb_quota_rule=*:storage={QUOTA_LIMIT_KIB}K" if name == CAROL.name else ""
         home = directory / "mail" / name
-        lines.append(f"{name}:{{PLAIN.B64}}{encoded}:{uid}:{gid}::{home}::{extra}")
+        lines.append(f"{name}:{{PLAIN.B64}}{encoded}:{mode.uid}:{mode.gid}::{home}::{extra}")
     users_file = directory / "users"
     users_file.write_text("\n".join(lines) + "\n")
     users_file.chmod(0o644)
 
     counts = {
         ALICE.name: _write_maildir(directory / "mail" / ALICE.name, _small_messages(3)),
+        BOB.name: _write_maildir(directory / "mail" / BOB.name, []),
         CAROL.name: _write_maildir(directory / "mail" / CAROL.name, _big_messages(3, 20 * 1024)),
     }
     if os.geteuid() == 0:
         for path in [directory / "mail", *(directory / "mail").rglob("*")]:
-            os.chown(path, uid, gid)
+            os.chown(path, mode.uid, mode.gid)
     return counts
 
 
@@ -255,17 +266,16 @@ def _write_maildir(home: Path, messages: list[bytes]) -> int:
 
 def _launch(directory: Path, tls: TlsFiles, counts: dict[str, int]) -> DovecotServer | None:
     """One start attempt on fresh ports; None if a port was taken (the caller tries again)."""
-    identity, uid, gid, anvil_extra, login_extra = _identity()
+    mode = _mode()
     imap_port, imaps_port = free_port(), free_port()
     config = _CONFIG.format(
         d=directory,
         host=HOST,
         port=imaps_port,
-        identity=identity,
-        uid=uid,
-        gid=gid,
-        anvil_extra=anvil_extra,
-        login_extra=login_extra,
+        identity=mode.identity,
+        uid=mode.uid,
+        gid=mode.gid,
+        no_chroot=mode.no_chroot,
         imap_port=imap_port,
         imaps_port=imaps_port,
     )
