@@ -1,0 +1,221 @@
+"""Table cells for one account: glyph + word for every state, plain `Text` for anything external.
+
+Every string from the account file or a server goes into `rich.text.Text(...)`, never a `str` cell:
+DataTable parses `str` cells as markup, and `[/]` in a server reply would crash the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+
+from console.core.model import CheckResult, Protocol, ServerSettings, Stage, State, Status
+from console.ui.board import Entry
+
+STATE_GLYPHS: Mapping[State, str] = {
+    State.CONNECTED: "●",
+    State.CONDITIONAL: "◐",
+    State.DISCONNECTED: "✕",
+    State.UNCHECKED: "○",
+    State.CHECKING: "⟳",
+}
+"""Each state has its own shape, so the table reads right with no colour at all."""
+
+STATUS_GLYPHS: Mapping[Status, str] = {
+    Status.OK: "✓",
+    Status.FAILED: "✕",
+    Status.MISSING: "∅",
+    Status.NA: "·",
+}
+
+STATUS_STATE: Mapping[Status, State] = {
+    Status.OK: State.CONNECTED,
+    Status.FAILED: State.DISCONNECTED,
+    Status.MISSING: State.DISCONNECTED,
+    Status.NA: State.UNCHECKED,
+}
+"""Which state colour paints a protocol's outcome."""
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    right: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("mark", " ", 1),
+    Column("state", "State", 14),
+    Column("account", "Account", 26),
+    Column("imap", "IMAP (replies)", 22),
+    Column("smtp", "SMTP (sending)", 22),
+    Column("cause", "Cause", 36),
+    Column("who", "Name / tags", 24),
+    Column("checked", "Checked", 9, right=True),
+    Column("latency", "Latency", 9, right=True),
+)
+"""Fixed widths: a live table must never re-measure columns (library-facts 4.8). IMAP comes
+before SMTP: a conditional account is an IMAP problem, and at 80 columns it stays in view."""
+
+ACCOUNT_WIDTH = (16, 34)
+"""The account column fits the longest email within these bounds (set when the rows are built)."""
+
+COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
+
+TitleOf = Callable[[CheckResult], str]
+"""A failed check -> its cause's title, from the diagnosis knowledge."""
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Rich styles resolved from the active theme (rebuilt when the theme changes)."""
+
+    states: Mapping[State, Style]
+    muted: Style
+
+
+def state_cell(state: State, palette: Palette) -> Text:
+    return Text(f"{STATE_GLYPHS[state]} {state.value}", style=palette.states[state])
+
+
+def _fit_address(settings: ServerSettings, room: int) -> str:
+    """host:port within `room` characters; the port is kept, the host loses its start."""
+    address = settings.address
+    if len(address) <= room:
+        return address
+    port = f":{settings.port}"
+    keep = max(1, room - len(port) - 1)
+    return "…" + settings.host[-keep:] + port
+
+
+def protocol_cell(entry: Entry, protocol: Protocol, palette: Palette, width: int) -> Text:
+    settings = entry.account.settings_for(protocol)
+    if protocol in entry.stages:
+        stage = entry.stages[protocol]
+        word = stage.value if stage is not None else "queued"
+        text = Text(f"⟳ {word} ", style=palette.states[State.CHECKING])
+        if settings is not None:
+            text.append(_fit_address(settings, width - len(text)), style=palette.muted)
+        return text
+    result = entry.check_for(protocol)
+    if protocol is Protocol.IMAP and entry.account.send_only and settings is None:
+        return Text("· n/a (send-only)", style=palette.muted)
+    if settings is None:
+        if result is None:
+            return Text("∅ not set", style=palette.states[State.DISCONNECTED])
+        return Text(f"{STATUS_GLYPHS[result.status]} not set", style=_status_style(result, palette))
+    if result is None:
+        return Text(f"○ {_fit_address(settings, width - 2)}", style=palette.muted)
+    glyph = STATUS_GLYPHS[result.status]
+    return Text(
+        f"{glyph} {_fit_address(settings, width - 2)}", style=_status_style(result, palette)
+    )
+
+
+def _status_style(result: CheckResult, palette: Palette) -> Style:
+    return palette.states[STATUS_STATE[result.status]]
+
+
+def leading_failure(entry: Entry) -> CheckResult | None:
+    """The failure that decides the state: SMTP first (it makes the account disconnected)."""
+    for protocol in (Protocol.SMTP, Protocol.IMAP):
+        result = entry.check_for(protocol)
+        if result is not None and result.status in (Status.FAILED, Status.MISSING) and result.cause:
+            return result
+    return None
+
+
+def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
+    failure = leading_failure(entry)
+    if failure is None:
+        return Text("")
+    title = title_of(failure)
+    return Text(f"{failure.protocol.value.upper()}: {title}", style=palette.muted)
+
+
+def who_cell(entry: Entry, palette: Palette) -> Text:
+    account = entry.account
+    text = Text(account.name or "")
+    for tag in account.tags:
+        if text:
+            text.append(" ")
+        text.append(f"#{tag}", style=palette.muted)
+    return text
+
+
+def relative_time(then: datetime | None, now: datetime) -> str:
+    """Short and coarse on purpose: the column is 8 wide and refreshed every few seconds."""
+    if then is None:
+        return "—"
+    seconds = int((now - then).total_seconds())
+    if seconds < 5:
+        return "now"
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+def checked_cell(entry: Entry, now: datetime, palette: Palette) -> Text:
+    then = entry.result.checked_at if entry.result is not None else None
+    return Text(relative_time(then, now), style=palette.muted, justify="right")
+
+
+def format_ms(ms: int) -> str:
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def latency_cell(entry: Entry) -> Text:
+    """The slower of the two checks (they run side by side), i.e. how long the account took."""
+    if entry.result is None:
+        return Text("", justify="right")
+    ms = max(entry.result.smtp.elapsed_ms, entry.result.imap.elapsed_ms)
+    return Text(format_ms(ms), justify="right")
+
+
+def column_widths(emails: Iterable[str]) -> dict[str, int]:
+    """Fixed widths for this set of accounts: only the account column depends on the data."""
+    widths = {c.key: c.width for c in COLUMNS}
+    longest = max((len(e) for e in emails), default=0)
+    low, high = ACCOUNT_WIDTH
+    widths["account"] = max(low, min(high, longest))
+    return widths
+
+
+def row_cells(
+    entry: Entry,
+    *,
+    selected: bool,
+    palette: Palette,
+    title_of: TitleOf,
+    now: datetime,
+    columns: Collection[str] | None = None,
+) -> dict[str, Text]:
+    """The cells of one row by column key: all of them, or only `columns`."""
+    widths = {c.key: c.width for c in COLUMNS}
+    makers: dict[str, Callable[[], Text]] = {
+        "mark": lambda: Text("✓" if selected else " ", style="bold"),
+        "state": lambda: state_cell(entry.state, palette),
+        "account": lambda: Text(entry.email, style="bold" if selected else ""),
+        "smtp": lambda: protocol_cell(entry, Protocol.SMTP, palette, widths["smtp"]),
+        "imap": lambda: protocol_cell(entry, Protocol.IMAP, palette, widths["imap"]),
+        "cause": lambda: cause_cell(entry, title_of, palette),
+        "who": lambda: who_cell(entry, palette),
+        "checked": lambda: checked_cell(entry, now, palette),
+        "latency": lambda: latency_cell(entry),
+    }
+    keys = COLUMN_KEYS if columns is None else [k for k in COLUMN_KEYS if k in columns]
+    return {key: makers[key]() for key in keys}
+
+
+def failing_stage(result: CheckResult) -> Stage | None:
+    return result.stage if result.status in (Status.FAILED, Status.MISSING) else None

@@ -1,0 +1,35 @@
+"""The diagnosis knowledge as the console shows it; titles are cached (every repaint asks)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from console.core.diagnosis import REPLY_TRACKING_CHECKLIST, STATE_MEANING, Advice, advise
+from console.core.model import Account, Cause, CheckResult, Protocol, State
+from console.core.providers import resolve_provider
+
+
+@lru_cache(maxsize=2048)
+def explain(cause: Cause, protocol: Protocol, provider: str | None) -> Advice:
+    return advise(cause, protocol, provider)
+
+
+def cause_title(result: CheckResult) -> str:
+    """The short title for a failed check (the table's cause column); no provider needed."""
+    if result.cause is None:
+        return ""
+    return explain(result.cause, result.protocol, None).title
+
+
+def state_meaning(state: State) -> str:
+    return STATE_MEANING.get(state, "")
+
+
+def reply_tracking_checklist() -> tuple[str, ...]:
+    return REPLY_TRACKING_CHECKLIST
+
+
+@lru_cache(maxsize=4096)
+def provider_for(account: Account, protocol: Protocol) -> str | None:
+    """The provider whose advice applies: for IMAP, the reply mailbox's provider."""
+    return resolve_provider(account, protocol)
