@@ -1,0 +1,215 @@
+"""The Textual application: themes, remembered preferences, and the one main screen.
+
+Everything the engine needs comes in through the constructor, so tests and the demo can run the
+console against lab servers with in-memory secrets and never touch the real keyring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from console.core.config import ConfigError, LoadedConfig, load_config
+from console.core.model import ServerSettings
+from console.core.runner import Runner
+from console.core.secrets import SecretProvider, fetch_secret, store_password
+from console.ui.cells import Palette
+from console.ui.checks import RunnerFactory
+from console.ui.prefs import Prefs, load_prefs, save_prefs
+from console.ui.screens.help import FILTER_HELP, HelpScreen, binding_rows
+from console.ui.screens.main import MainScreen
+from console.ui.themes import (
+    DEFAULT_THEME,
+    default_theme_dirs,
+    load_themes,
+    muted_style,
+    state_styles,
+    state_variable_defaults,
+    theme_cycle,
+)
+
+
+class MailConsoleApp(App[None]):
+    """mailconsole's TUI. Construct with the account file's path; everything else is optional."""
+
+    TITLE = "mailconsole"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit at once (checks in flight are cancelled)",
+        ),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="This list of keys"),
+        Binding(
+            "t",
+            "cycle_theme",
+            "Theme",
+            id="app.theme",
+            show=False,
+            tooltip="Next theme (remembered; ctrl+p lists them all)",
+        ),
+    ]
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        secrets: SecretProvider | None = None,
+        store_secret: Callable[[ServerSettings, str], None] | None = None,
+        check_on_start: bool = True,
+        loaded: LoadedConfig | None = None,
+        runner_factory: RunnerFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
+        theme_dirs: Iterable[Path] | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        """
+        Args:
+            config_path: the account file (it may not exist yet: the console says so).
+            secrets: where passwords come from; the keyring/password_command by default.
+            store_secret: where a password typed in the edit pane goes; the keyring by default.
+            check_on_start: check every account as soon as the console opens.
+            loaded: an already loaded account file (skips reading `config_path` again).
+            runner_factory: builds the Runner (tests pass one bound to a source address).
+            clock: "now" for the relative times (snapshot tests freeze it).
+            theme_dirs: folders of theme files; the bundled and user folders by default.
+            state_dir: where the chosen theme is remembered (else $MAILCONSOLE_STATE_DIR or
+                the user state dir).
+        """
+        super().__init__()
+        self.config_path = Path(config_path)
+        self._secrets: SecretProvider = secrets or fetch_secret
+        self._store_secret = store_secret or store_password
+        self._check_on_start = check_on_start
+        self._runner_factory: RunnerFactory = runner_factory or Runner
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._state_dir = state_dir
+        self._prefs = load_prefs(state_dir)
+        self._loaded = loaded
+        self._load_error: str | None = None
+        if loaded is None:
+            try:
+                self._loaded = load_config(self.config_path)
+            except ConfigError as exc:
+                self._load_error = str(exc)
+        found = load_themes(theme_dirs if theme_dirs is not None else default_theme_dirs())
+        self.theme_errors = found.errors
+        for theme in found.themes:
+            self.register_theme(theme)
+        wanted = self._prefs.theme
+        if wanted and wanted in self.available_themes:
+            self.theme = wanted
+        elif DEFAULT_THEME in self.available_themes:
+            self.theme = DEFAULT_THEME
+
+    # -- themes -------------------------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """State colours for themes that do not name them (Textual's own), from their palette."""
+        try:
+            theme = self.get_theme(self.theme)
+        except AttributeError:  # asked during App.__init__, before themes exist
+            theme = None
+        if theme is None:
+            return state_variable_defaults({})
+        return state_variable_defaults(theme.to_color_system().generate())
+
+    def state_palette(self) -> Palette:
+        variables = self.theme_variables
+        return Palette(states=state_styles(variables), muted=muted_style(variables))
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self._prefs.theme:
+            self._prefs = Prefs(theme=theme)
+            save_prefs(self._prefs, self._state_dir)
+
+    def action_cycle_theme(self) -> None:
+        names = theme_cycle(self.available_themes)
+        index = names.index(self.theme) + 1 if self.theme in names else 0
+        self.theme = names[index % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=2, markup=False)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in theme_cycle(self.available_themes):
+            if name.startswith("mailconsole-"):
+                yield SystemCommand(
+                    f"Theme: {name}",
+                    f"Switch to the {name} theme (remembered)",
+                    lambda name=name: setattr(self, "theme", name),  # type: ignore[misc]
+                )
+
+    # -- screens ------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[object]:
+        if self._load_error is not None and self._loaded is None:
+            error = self._load_error
+            if not self.config_path.exists():
+                error = (
+                    f"No account file yet.\n\nmailconsole looks for it at:\n  {self.config_path}"
+                    "\n\nPress a to add the first account (the file is created for you), or "
+                    "start with --config PATH to open another file. accounts.example.toml "
+                    "documents every option."
+                )
+        else:
+            error = None
+        return MainScreen(
+            path=self.config_path,
+            loaded=self._loaded,
+            load_error=error,
+            secrets=self._secrets,
+            store_secret=self._store_secret,
+            runner_factory=self._runner_factory,
+            clock=self._clock,
+            check_on_start=self._check_on_start,
+        )
+
+    def on_mount(self) -> None:
+        for error in self.theme_errors:
+            self.notify(error, title="Theme file skipped", severity="warning", markup=False)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+
+        def keys(key: str) -> str:
+            return self.get_key_display(Binding(key, ""))
+
+        main = [b for b in MainScreen.BINDINGS if isinstance(b, Binding)]
+        sections = [
+            (
+                "Accounts table",
+                binding_rows([b for b in main if (b.id or "").startswith("table.")], keys),
+            ),
+            (
+                "Editing IMAP settings (in the detail pane)",
+                binding_rows([b for b in main if (b.id or "").startswith("editor.")], keys),
+            ),
+            (
+                "Anywhere",
+                [
+                    *binding_rows(self.BINDINGS, keys),
+                    ("ctrl+p", "Command palette (themes, keys, quit)"),
+                ],
+            ),
+            ("Filter syntax (after /)", list(FILTER_HELP)),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    async def action_quit(self) -> None:
+        """Immediately, even with hundreds of checks in flight: they are cancelled, not awaited."""
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if isinstance(screen, MainScreen):
+            screen.scheduler.cancel_all()
+        self.exit()

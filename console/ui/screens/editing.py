@@ -1,0 +1,327 @@
+"""Edit, test-before-save, save, add, delete and reload: everything that changes the account file.
+
+Writes and keyring calls block, so they run in thread workers; their outcome comes back as the
+worker's state change and is applied on the UI side. Passwords travel only inside closures,
+never as worker arguments (worker descriptions are built from arguments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.worker import Worker, WorkerState
+
+from console.core.config import ConfigError, LoadedConfig, load_config
+from console.core.config_write import (
+    ConfigChangedError,
+    add_account,
+    new_config_file,
+    remove_account,
+    save_config,
+    update_account,
+)
+from console.core.model import Account, CheckResult, Protocol, ServerSettings
+from console.core.secrets import SecretError, SecretProvider
+from console.ui import detail
+from console.ui.board import Entry
+from console.ui.edits import (
+    Changes,
+    ImapForm,
+    account_from_form,
+    changes_from_form,
+    form_from_account,
+    mismatch_note,
+    settings_from_form,
+    uses_stored_password,
+)
+from console.ui.presets import imap_presets
+from console.ui.screens.add_account import AddAccountScreen, NewAccount
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.widgets.imap_editor import ImapEditor
+
+if TYPE_CHECKING:
+    from console.ui.screens.main import MainScreen
+
+StoreSecret = Callable[[ServerSettings, str], None]
+"""Puts a password where `secrets` will find it (the keyring; MemorySecrets.set in the demo)."""
+
+FILE_GROUP = "file"
+
+
+@dataclass(frozen=True)
+class _Job:
+    kind: str  # "save", "add", "delete"
+    email: str
+    note: str
+
+
+class EditFlow:
+    def __init__(
+        self, screen: MainScreen, *, secrets: SecretProvider, store_secret: StoreSecret
+    ) -> None:
+        self.screen = screen
+        self._secrets = secrets
+        self._store_secret = store_secret
+        self._jobs: dict[Worker[object], _Job] = {}
+        self._testing: Worker[object] | None = None
+
+    @property
+    def editor(self) -> ImapEditor | None:
+        return self.screen.pane.editor
+
+    # -- the form ------------------------------------------------------------------------------
+
+    async def open(self, email: str | None) -> None:
+        entry = self.screen.board.get(email) if email else None
+        if entry is None or self.screen.loaded is None:
+            return
+        account = entry.account
+        note = None
+        if not uses_stored_password(account) and account.imap is not None:
+            source = (
+                "oauth2_token_command"
+                if account.imap.oauth2_token_command
+                else ("password_command")
+            )
+            note = f"the password comes from {source} in the account file"
+        editor = ImapEditor(
+            account.email,
+            form_from_account(account),
+            presets=imap_presets(account),
+            mismatch=mismatch_note,
+            password_note=note,
+        )
+        self.screen.remove_class("-no-detail")
+        self.screen.add_class("-editing")
+        await self.screen.pane.open_editor(editor)
+        self.screen.refresh_bindings()
+
+    async def close(self) -> None:
+        if self._testing is not None:
+            self._testing.cancel()
+            self._testing = None
+        await self.screen.pane.close_editor()
+        self.screen.remove_class("-editing")
+        self.screen.table.focus()
+        self.screen.refresh_detail()
+        self.screen.refresh_bindings()
+
+    def _form(self) -> tuple[ImapEditor, Account, ImapForm] | None:
+        editor = self.editor
+        if editor is None:
+            return None
+        entry = self.screen.board.get(editor.email)
+        form = editor.validated()
+        if entry is None or form is None:
+            return None
+        return editor, entry.account, form
+
+    def test(self) -> None:
+        """ctrl+t: the full IMAP ladder on the values in the form, saved or not."""
+        found = self._form()
+        if found is None:
+            return
+        _editor, account, form = found
+        candidate = account_from_form(account, form)
+        typed, settings, base = form.password, candidate.imap, self._secrets
+
+        async def secrets(asked: ServerSettings) -> str:
+            if typed and asked == settings:
+                return typed
+            return await base(asked)
+
+        self._testing = self.screen.scheduler.test_settings(candidate, Protocol.IMAP, secrets)
+        self.screen.pane.show_form_result(
+            Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
+        )
+
+    def _show_test(self, worker: Worker[object]) -> None:
+        editor = self.editor
+        if worker is not self._testing or editor is None:
+            return
+        self._testing = None
+        if worker.state is WorkerState.ERROR:
+            self.screen.pane.show_form_result(Content(f"The test could not run: {worker.error}"))
+            return
+        result = worker.result
+        entry = self.screen.board.get(editor.email)
+        if not isinstance(result, CheckResult) or entry is None:
+            return
+        form = editor.values()
+        candidate = account_from_form(entry.account, form)
+        shown = Entry(candidate, result=entry.result, fresh={Protocol.IMAP: result})
+        self.screen.pane.show_form_result(detail.form_test_content(shown))
+
+    def save(self) -> None:
+        """ctrl+s: password to the keyring, changed keys to the file, then a re-test."""
+        found = self._form()
+        loaded = self.screen.loaded
+        if found is None or loaded is None:
+            return
+        editor, account, form = found
+        changes = changes_from_form(account, form)
+        password = form.password
+        if changes.empty and not password:
+            self.screen.notify("Nothing changed.", markup=False)
+            return
+        new_settings = settings_from_form(form, account.imap)
+        store = self._store_secret
+        email = account.email
+
+        def job() -> LoadedConfig:
+            if password:
+                store(new_settings, password)
+            return _write_changes(loaded, email, changes)
+
+        saved = ", ".join(f"imap.{k}" for k in changes.imap) or ""
+        if changes.account:
+            saved = ", ".join(filter(None, [saved, *changes.account]))
+        what = " and ".join(filter(None, [saved, "the password (keyring)" if password else ""]))
+        self._run(job, _Job("save", email, f"Saved {what} for {email}; re-testing."))
+        editor.clear_password()
+
+    # -- add / delete / reload --------------------------------------------------------------
+
+    def add(self) -> None:
+        self.screen.app.push_screen(AddAccountScreen(self.screen.board.emails), self._add_chosen)
+
+    def _add_chosen(self, new: NewAccount | None) -> None:
+        if new is None:
+            return
+        loaded, path, store = self.screen.loaded, self.screen.path, self._store_secret
+
+        def job() -> LoadedConfig:
+            for settings, password in new.passwords:
+                store(settings, password)
+            if loaded is None:
+                return new_config_file(path, {"account": [new.table]})
+            return save_config(loaded, add_account(loaded.raw, new.table))
+
+        self._run(job, _Job("add", new.email, f"Added {new.email}; checking it."))
+
+    def delete(self, email: str | None) -> None:
+        if email is None or self.screen.loaded is None:
+            return
+        question = Content.assemble(
+            "Delete ",
+            (email, "bold"),
+            f" from {self.screen.path.name}?\n\n",
+            (
+                "Its passwords stay in the keyring. The file keeps one .bak of the previous "
+                "version.",
+                "$text-muted",
+            ),
+        )
+
+        def answered(yes: bool | None) -> None:
+            loaded = self.screen.loaded
+            if not yes or loaded is None:
+                return
+
+            def job() -> LoadedConfig:
+                return save_config(loaded, remove_account(loaded.raw, email))
+
+            self._run(job, _Job("delete", email, f"Deleted {email}."))
+
+        self.screen.app.push_screen(ConfirmScreen(question, yes="Delete"), answered)
+
+    def reload(self) -> None:
+        """Read the file again (after an outside change); the form, if open, keeps its values."""
+        try:
+            loaded = load_config(self.screen.path)
+        except ConfigError as exc:
+            self.screen.notify(str(exc), title="Reload failed", severity="error", markup=False)
+            return
+        self._apply(loaded)
+        self.screen.notify(f"Reloaded {self.screen.path}", markup=False)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _run(self, job: Callable[[], LoadedConfig], what: _Job) -> None:
+        worker: Worker[object] = self.screen.run_worker(
+            job,
+            thread=True,
+            group=FILE_GROUP,
+            description=f"{what.kind} {what.email}",
+            exit_on_error=False,
+        )
+        self._jobs[worker] = what
+
+    def worker_changed(self, worker: Worker[object]) -> None:
+        if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.group != FILE_GROUP:
+            self._show_test(worker)
+            return
+        what = self._jobs.pop(worker, None)
+        if what is None or worker.state is WorkerState.CANCELLED:
+            return
+        if worker.state is WorkerState.ERROR:
+            self._failed(what, worker.error)
+            return
+        loaded = worker.result
+        if isinstance(loaded, LoadedConfig):
+            self.screen.call_next(self._done, what, loaded)
+
+    async def _done(self, what: _Job, loaded: LoadedConfig) -> None:
+        self._apply(loaded)
+        if (
+            what.kind in ("save", "delete")
+            and self.editor is not None
+            and (what.kind == "save" or self.editor.email == what.email)
+        ):
+            await self.close()
+        if what.kind == "delete":
+            self.screen.scheduler.cancel(what.email)
+        entry = self.screen.board.get(what.email)
+        if entry is not None and what.kind in ("save", "add"):
+            self.screen.start_checks([entry.account])
+            self.screen.table.move_to(what.email)
+        self.screen.notify(what.note, markup=False)
+
+    def _failed(self, what: _Job, error: BaseException | None) -> None:
+        if isinstance(error, ConfigChangedError):
+            question = Content.assemble(
+                ("The account file changed on disk", "bold"),
+                " since it was read, so nothing was written.\n\n",
+                "Reload it now? Your values stay in the form: save again after the reload.",
+            )
+            self.screen.app.push_screen(
+                ConfirmScreen(question, yes="Reload", no="Not now"),
+                lambda yes: self.reload() if yes else None,
+            )
+            return
+        if isinstance(error, SecretError | ConfigError):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+        self.screen.notify(
+            message,
+            title=f"Could not {what.kind} {what.email}",
+            severity="error",
+            markup=False,
+            timeout=12,
+        )
+
+    def _apply(self, loaded: LoadedConfig) -> None:
+        screen = self.screen
+        screen.loaded = loaded
+        screen.load_error = None
+        screen.board.replace_accounts(loaded.accounts)
+        screen.scheduler.use_settings(loaded.settings)
+        screen.rebuild()
+        screen.refresh_bindings()
+
+
+def _write_changes(loaded: LoadedConfig, email: str, changes: Changes) -> LoadedConfig:
+    if changes.empty:
+        return loaded
+    raw = loaded.raw
+    if changes.imap:
+        raw = update_account(raw, email, Protocol.IMAP, changes.imap)
+    if changes.account:
+        raw = update_account(raw, email, None, changes.account)
+    return save_config(loaded, raw)

@@ -1,0 +1,514 @@
+"""The one screen: summary bar, live accounts table, detail pane, filter line and footer.
+
+The screen owns every widget's state. Checks run as workers through `CheckScheduler`; account
+file changes run in thread workers (`AccountFileJobs`); both report back through messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer
+from textual.worker import Worker, WorkerState
+
+from console.core.config import LoadedConfig
+from console.core.model import Account, Settings
+from console.core.runner import auto_recheck_allowed
+from console.core.secrets import SecretProvider
+from console.ui import detail
+from console.ui.board import Board, Entry
+from console.ui.cells import Palette, column_widths, leading_failure
+from console.ui.checks import FORM_GROUP, GROUP, CheckScheduler, RunnerFactory
+from console.ui.filtering import FilterError, Query, parse_query
+from console.ui.knowledge import cause_title
+from console.ui.messages import RunnerEventsPending
+from console.ui.screens.editing import EditFlow, StoreSecret
+from console.ui.sorting import SORT_KEYS, SortOrder
+from console.ui.widgets.accounts_table import AccountsTable
+from console.ui.widgets.detail_pane import DetailPane
+from console.ui.widgets.filter_bar import FilterBar
+from console.ui.widgets.summary_bar import SummaryBar
+
+Clock = Callable[[], datetime]
+TICK_SECONDS = 5.0
+FILTER_DEBOUNCE = 0.15
+
+
+class MainScreen(Screen[None]):
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (120, "-wide"),
+    ]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="table.filter",
+            tooltip="Filter: words, state:, tag:, cause:, provider:, imap:/smtp: (see below)",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", id="table.clear-filter"),
+        Binding(
+            "s",
+            "cycle_sort",
+            "Sort",
+            id="table.sort",
+            tooltip="Sort by the next column (a header click sorts by that column)",
+        ),
+        Binding(
+            "enter",
+            "focus_detail",
+            "Detail",
+            id="table.detail",
+            show=False,
+            tooltip="Move to the detail pane (arrows scroll it; esc or tab comes back)",
+        ),
+        Binding(
+            "space",
+            "toggle_select",
+            "Select",
+            id="table.select",
+            show=False,
+            tooltip="Select or unselect the highlighted account (r re-tests the selection)",
+        ),
+        Binding(
+            "r",
+            "retest",
+            "Re-test",
+            id="table.retest",
+            tooltip="Re-test the selected accounts, or the highlighted one",
+        ),
+        Binding(
+            "R", "retest_all", "Re-test all", id="table.retest-all", tooltip="Re-test every account"
+        ),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="table.edit",
+            tooltip="Edit the highlighted account's IMAP settings in the detail pane",
+        ),
+        Binding(
+            "a",
+            "add",
+            "Add",
+            id="table.add",
+            show=False,
+            tooltip="Add an account (email first; the provider fills the servers)",
+        ),
+        Binding(
+            "d",
+            "delete",
+            "Delete",
+            id="table.delete",
+            show=False,
+            tooltip="Delete the highlighted account from the file (asks first)",
+        ),
+        Binding(
+            "v",
+            "toggle_detail",
+            "Pane",
+            id="table.toggle-pane",
+            show=False,
+            tooltip="Show or hide the detail pane",
+        ),
+        Binding(
+            "ctrl+r",
+            "reload",
+            "Reload file",
+            id="table.reload",
+            show=False,
+            tooltip="Read the account file again from disk",
+        ),
+        Binding(
+            "ctrl+t",
+            "test_form",
+            "Test",
+            id="editor.test",
+            tooltip="Test the values in the form with the full IMAP ladder, without saving",
+        ),
+        Binding(
+            "ctrl+s",
+            "save_form",
+            "Save",
+            id="editor.save",
+            tooltip="Save the changed fields (password to the keyring) and re-test",
+        ),
+        Binding(
+            "escape",
+            "cancel_edit",
+            "Cancel",
+            id="editor.cancel",
+            tooltip="Close the form without saving",
+        ),
+    ]
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        loaded: LoadedConfig | None,
+        load_error: str | None,
+        secrets: SecretProvider,
+        store_secret: StoreSecret,
+        runner_factory: RunnerFactory,
+        clock: Clock,
+        check_on_start: bool,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.loaded = loaded
+        self.load_error = load_error
+        self.board = Board(loaded.accounts if loaded else ())
+        self.clock = clock
+        self.query_text = ""
+        self.filter: Query = Query()
+        self.sort_order = SortOrder()
+        self._check_on_start = check_on_start
+        self._palette: Palette | None = None
+        self._filter_timer: Timer | None = None
+        self.scheduler = CheckScheduler(
+            self,
+            settings=loaded.settings if loaded else Settings(),
+            secrets=secrets,
+            runner_factory=runner_factory,
+        )
+        self.edits = EditFlow(self, secrets=secrets, store_secret=store_secret)
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(self.path, id="summary")
+        with Container(id="body"):
+            yield AccountsTable(id="accounts")
+            yield DetailPane(id="detail")
+        yield FilterBar(id="filter")
+        yield Footer()
+
+    @property
+    def table(self) -> AccountsTable:
+        return self.query_one(AccountsTable)
+
+    @property
+    def pane(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    def on_mount(self) -> None:
+        self._palette = self.app.state_palette()  # type: ignore[attr-defined]
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.rebuild()
+        self.table.focus()
+        self.set_interval(TICK_SECONDS, self.tick)
+        minutes = self.scheduler.settings.recheck_minutes
+        if minutes > 0:
+            self.set_interval(minutes * 60, self.auto_recheck)
+        if self.loaded is not None:
+            for issue in self.loaded.issues:
+                if issue.account is None:
+                    self.notify(
+                        str(issue),
+                        title="Account file",
+                        severity="warning",
+                        markup=False,
+                        timeout=10,
+                    )
+            if self._check_on_start and len(self.board):
+                self.start_checks(entry.account for entry in self.board)
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    @property
+    def palette(self) -> Palette:
+        if self._palette is None:
+            self._palette = self.app.state_palette()  # type: ignore[attr-defined]
+        return self._palette
+
+    def title_for(self, entry: Entry) -> str:
+        failure = leading_failure(entry)
+        return cause_title(failure) if failure else ""
+
+    def visible_entries(self) -> list[Entry]:
+        entries = [e for e in self.board if self.filter.matches(e, self.title_for)]
+        if self.sort_order.column is not None:
+            key = SORT_KEYS[self.sort_order.column]
+            entries.sort(key=key, reverse=self.sort_order.reverse)
+        return entries
+
+    def rebuild(self) -> None:
+        """All rows again (filter, theme, reload); the cursor stays on the same account."""
+        keep = self.table.cursor_email
+        with self.app.batch_update():
+            self.table.set_widths(column_widths(self.board.emails))
+            self.table.show(
+                self.visible_entries(),
+                self.board,
+                keep=keep,
+                palette=self.palette,
+                title_of=cause_title,
+                now=self.clock(),
+            )
+            self.table.label_sorted(self.sort_order)
+        self.refresh_summary()
+        self.refresh_detail()
+
+    def update_rows(self, emails: Iterable[str], columns: Iterable[str] | None = None) -> None:
+        entries = [self.board[e] for e in emails if e in self.board]
+        with self.app.batch_update():
+            self.table.update_rows(
+                entries,
+                self.board,
+                palette=self.palette,
+                title_of=cause_title,
+                now=self.clock(),
+                columns=set(columns) if columns is not None else None,
+            )
+
+    def refresh_summary(self) -> None:
+        summary = self.query_one(SummaryBar)
+        summary.update_counts(self.board.counts(), self.board.in_flight(), len(self.board))
+        title = f"Accounts {self.table.row_count}"
+        if self.table.row_count != len(self.board):
+            title += f" of {len(self.board)}"
+        if self.query_text:
+            title += f" · filter: {self.query_text}"
+        if self.sort_order.column:
+            arrow = "▼" if self.sort_order.reverse else "▲"
+            title += f" · sort: {self.sort_order.column} {arrow}"
+        if self.board.selected:
+            title += f" · {len(self.board.selected)} selected"
+        self.table.border_title = Content(title)
+
+    def refresh_detail(self) -> None:
+        pane = self.pane
+        if pane.editor is not None:
+            return
+        if self.loaded is None:
+            pane.show(None, detail.empty_content(self.load_error or ""))
+            return
+        email = self.table.cursor_email
+        entry = self.board.get(email) if email else None
+        if entry is None:
+            message = (
+                "No accounts yet. Press a to add one."
+                if not len(self.board)
+                else ("No account matches the filter. Press esc to clear it.")
+            )
+            pane.show(None, detail.empty_content(message))
+            return
+        pane.show(email, detail.detail_content(entry, self.clock()))
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._palette = self.app.state_palette()  # type: ignore[attr-defined]
+        self.rebuild()
+
+    def tick(self) -> None:
+        """Keep "last checked" honest without repainting anything else."""
+        self.update_rows(self.table.shown, columns=("checked",))
+        self.refresh_detail()
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def start_checks(self, accounts: Iterable[Account]) -> None:
+        chosen = list(accounts)
+        for account in chosen:
+            self.board.mark_checking(account.email)
+        self.scheduler.start(chosen)
+        self.update_rows(a.email for a in chosen)
+        self.refresh_summary()
+        self.refresh_detail()
+
+    def auto_recheck(self) -> None:
+        """Every `recheck_minutes`, except accounts whose last failure was credential or policy."""
+        due = [e.account for e in self.board if not e.checking and auto_recheck_allowed(e.result)]
+        if due:
+            self.start_checks(due)
+
+    @on(RunnerEventsPending)
+    def _drain_events(self) -> None:
+        changed: set[str] = set()
+        for event in self.scheduler.drain():
+            email = self.board.apply(event)
+            if email is not None:
+                changed.add(email)
+        if not changed:
+            return
+        self.update_rows(changed)
+        self.refresh_summary()
+        if self.table.cursor_email in changed:
+            self.refresh_detail()
+        if self.board.in_flight() == 0 and (not self.filter.empty or self.sort_order.column):
+            self.rebuild()  # the run is over: filter and sort see the new states
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == GROUP:
+            email = self.scheduler.ended(worker)
+            entry = self.board.get(email) if email else None
+            if email and entry is not None and entry.checking:
+                self.board.mark_stopped(email)  # cancelled or failed: no result came
+                self.update_rows([email])
+                self.refresh_summary()
+                if worker.state is WorkerState.ERROR:
+                    self.notify(
+                        f"The check of {email} stopped: {worker.error}",
+                        severity="error",
+                        markup=False,
+                    )
+        elif worker.group == FORM_GROUP or worker.group.startswith("file"):
+            self.edits.worker_changed(worker)
+
+    # -- selection and view -------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#accounts")
+    def _highlighted(self) -> None:
+        self.refresh_detail()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#accounts")
+    def _selected(self) -> None:
+        self.action_focus_detail()
+
+    @on(DataTable.HeaderSelected, "#accounts")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self.apply_sort(self.sort_order.clicked(str(event.column_key.value)))
+
+    def apply_sort(self, order: SortOrder) -> None:
+        self.sort_order = order
+        with self.app.batch_update():
+            self.table.sort_rows(order, self.board, self.board.emails)
+            self.table.label_sorted(order)
+        self.refresh_summary()
+
+    def action_cycle_sort(self) -> None:
+        self.apply_sort(self.sort_order.next_column())
+
+    def action_focus_detail(self) -> None:
+        self.remove_class("-no-detail")
+        self.pane.focus()
+
+    def action_toggle_detail(self) -> None:
+        self.toggle_class("-no-detail")
+        if self.has_class("-no-detail"):
+            self.table.focus()
+
+    def action_toggle_select(self) -> None:
+        email = self.table.cursor_email
+        if email is None:
+            return
+        self.board.toggle_selected(email)
+        self.update_rows([email], columns=("mark", "account"))
+        self.table.action_cursor_down()
+        self.refresh_summary()
+
+    def action_retest(self) -> None:
+        emails = [e for e in self.board.emails if e in self.board.selected]
+        if not emails and self.table.cursor_email:
+            emails = [self.table.cursor_email]
+        self.start_checks(self.board[e].account for e in emails)
+
+    def action_retest_all(self) -> None:
+        self.start_checks(e.account for e in self.board)
+
+    # -- filter -------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.input.value = self.query_text
+        bar.open()
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        text = event.text
+        self._filter_timer = self.set_timer(FILTER_DEBOUNCE, lambda: self.set_filter(text))
+
+    @on(FilterBar.Done)
+    def _filter_done(self, event: FilterBar.Done) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        if self.set_filter(event.text):
+            self.query_one(FilterBar).close()
+            self.table.focus()
+
+    @on(FilterBar.Cleared)
+    def _filter_cleared(self) -> None:
+        self.action_clear_filter()
+
+    def set_filter(self, text: str) -> bool:
+        """Apply a filter; a term that cannot mean anything is explained and nothing changes."""
+        bar = self.query_one(FilterBar)
+        try:
+            query = parse_query(text)
+        except FilterError as exc:
+            bar.set_error(str(exc))
+            return False
+        bar.set_error("")
+        self.query_text = text.strip()
+        self.filter = query
+        self.rebuild()
+        self.refresh_bindings()
+        return True
+
+    def action_clear_filter(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        bar = self.query_one(FilterBar)
+        bar.close()
+        bar.set_error("")
+        self.query_text = ""
+        self.filter = Query()
+        self.rebuild()
+        self.table.focus()
+        self.refresh_bindings()
+
+    # -- editing (the flows live in EditFlow) --------------------------------------------------
+
+    async def action_edit(self) -> None:
+        await self.edits.open(self.table.cursor_email)
+
+    async def action_cancel_edit(self) -> None:
+        await self.edits.close()
+
+    def action_test_form(self) -> None:
+        self.edits.test()
+
+    def action_save_form(self) -> None:
+        self.edits.save()
+
+    def action_add(self) -> None:
+        self.edits.add()
+
+    def action_delete(self) -> None:
+        self.edits.delete(self.table.cursor_email)
+
+    def action_reload(self) -> None:
+        self.edits.reload()
+
+    # -- what applies now ---------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        editing = self.pane.editor is not None if self.is_mounted else False
+        has_row = self.is_mounted and self.table.cursor_email is not None
+        if action in ("test_form", "save_form", "cancel_edit"):
+            return editing
+        if action == "clear_filter":
+            return bool(self.query_text) and not editing
+        if action in ("edit", "delete"):
+            return has_row and not editing and self.loaded is not None
+        if action in ("retest", "toggle_select"):
+            return has_row
+        if action in ("retest_all", "cycle_sort", "filter"):
+            return len(self.board) > 0
+        return True

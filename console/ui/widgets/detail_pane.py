@@ -1,0 +1,77 @@
+"""The pane beside (or below) the table: the highlighted account in full, or its IMAP editor."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from console.ui.widgets.imap_editor import ImapEditor
+
+
+class DetailPane(VerticalScroll):
+    """Focusable so `enter` can move the keyboard here to scroll a long explanation."""
+
+    DEFAULT_CSS = """
+    DetailPane {
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    DetailPane > #detail-view {
+        width: 1fr;
+        height: auto;
+    }
+    DetailPane > #form-result {
+        height: auto;
+        margin: 1 0 0 0;
+    }
+    """
+
+    can_focus = True
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.showing: str | None = None
+        """The email whose details are shown (None: nothing highlighted)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content(""), id="detail-view")
+
+    @property
+    def editor(self) -> ImapEditor | None:
+        return self.query_one_optional(ImapEditor)
+
+    @property
+    def text(self) -> str:
+        """What the pane says, as plain text (for tests and screen readers alike)."""
+        parts = [self.query_one("#detail-view", Static).visual]
+        result = self.query_one_optional("#form-result", Static)
+        if result is not None:
+            parts.append(result.visual)
+        return "\n".join(str(getattr(p, "plain", p)) for p in parts)
+
+    def show(self, email: str | None, content: Content) -> None:
+        """Show an account's details; a different account scrolls back to the top."""
+        if email != self.showing:
+            self.scroll_home(animate=False)
+        self.showing = email
+        self.query_one("#detail-view", Static).update(content)
+
+    async def open_editor(self, editor: ImapEditor) -> None:
+        await self.close_editor()
+        self.query_one("#detail-view", Static).display = False
+        await self.mount(editor)
+        await self.mount(Static(Content(""), id="form-result"))
+        self.scroll_home(animate=False)
+
+    async def close_editor(self) -> None:
+        for widget in self.query("ImapEditor, #form-result"):
+            await widget.remove()
+        self.query_one("#detail-view", Static).display = True
+
+    def show_form_result(self, content: Content) -> None:
+        result = self.query_one_optional("#form-result", Static)
+        if result is not None:
+            result.update(content)
+            self.scroll_to_widget(result, animate=False)

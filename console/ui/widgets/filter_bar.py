@@ -1,0 +1,101 @@
+"""The `/` filter line (k9s style): typing filters live, enter keeps it, esc clears it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+
+class FilterInput(Input):
+    """Escape belongs to the filter here (it clears it), not to the screen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear", "Clear filter", id="filter.clear")
+    ]
+
+    def action_clear(self) -> None:
+        self.post_message(FilterBar.Cleared())
+
+
+class FilterBar(Horizontal):
+    DEFAULT_CSS = """
+    FilterBar {
+        height: 1;
+        display: none;
+        background: $panel;
+    }
+    FilterBar.-active {
+        display: block;
+    }
+    FilterBar > Label {
+        width: 2;
+        padding: 0 0 0 1;
+        color: $text-accent;
+        text-style: bold;
+    }
+    FilterBar > FilterInput {
+        width: 1fr;
+    }
+    FilterBar > #filter-error {
+        width: auto;
+        max-width: 50%;
+        color: $text-error;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    @dataclass
+    class Changed(Message):
+        text: str
+
+    @dataclass
+    class Done(Message):
+        """Enter: keep the filter, go back to the table."""
+
+        text: str
+
+    class Cleared(Message):
+        """Escape: no filter any more."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("/")
+        yield FilterInput(
+            placeholder="text  state:conditional  tag:acme  cause:auth_failed  !state:connected",
+            id="filter-input",
+            compact=True,
+        )
+        yield Static(Content(""), id="filter-error")
+
+    @property
+    def input(self) -> FilterInput:
+        return self.query_one(FilterInput)
+
+    def open(self) -> None:
+        self.add_class("-active")
+        self.input.focus()
+
+    def close(self) -> None:
+        self.remove_class("-active")
+
+    def set_error(self, message: str) -> None:
+        self.query_one("#filter-error", Static).update(Content(message))
+
+    @on(Input.Changed, "#filter-input")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(event.value))
+
+    @on(Input.Submitted, "#filter-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Done(event.value))
