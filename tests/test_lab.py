@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import imaplib
 import smtplib
 import ssl
@@ -277,7 +278,10 @@ async def test_imap_logindisabled_refuses_login_and_records_exposure(ca: LabCA) 
         assert plain == [b"a2 NO [PRIVACYREQUIRED] Plaintext authentication disabled."]
     assert srv.saw_auth_before_tls()
     seen = srv.credentials_seen()
-    assert [(c.tls, c.accepted, c.secret) for c in seen] == [(False, False, LAB_PASSWORD)]
+    assert [(c.mechanism, c.tls, c.accepted, c.secret) for c in seen] == [
+        ("LOGIN", False, False, LAB_PASSWORD),
+        ("PLAIN", False, False, LAB_PASSWORD),
+    ]
     assert LAB_PASSWORD not in repr(seen)
 
 
@@ -457,6 +461,17 @@ async def test_hostile_drip_sends_one_byte_at_a_time(ca: LabCA) -> None:
         chunks = [await raw.reader.read(100) for _ in range(4)]
         assert chunks == [b"2", b"5", b"0", b"-"]
         assert time.perf_counter() - started >= 0.04
+
+
+async def test_drip_through_starttls_is_slow_but_correct(ca: LabCA) -> None:
+    hostile = Hostile(action="drip", drip_ms=1, at="starttls")
+    async with serving(smtp(ca, security=Security.STARTTLS, hostile=hostile)) as srv:
+        client = aiosmtplib.SMTP(
+            hostname="localhost", port=srv.port, tls_context=ca.client_context()
+        )
+        async with client:
+            assert (await client.login(LAB_USER, LAB_PASSWORD)).code == 235
+    assert srv.logins_accepted == 1
 
 
 async def test_hostile_garbage_then_close(ca: LabCA) -> None:
@@ -707,6 +722,7 @@ async def test_stop_with_stuck_clients_leaves_nothing_behind(ca: LabCA, hostile:
             assert raw.reader.at_eof() or raw.reader.exception() is not None
     assert not srv.running and srv.connections_current == 0 and srv.errors == []
     assert asyncio.all_tasks() == {asyncio.current_task()}
+    gc.collect()  # an unclosed socket or transport would raise ResourceWarning -> error
     with pytest.raises(OSError):
         await asyncio.open_connection(srv.host, srv.port)
 

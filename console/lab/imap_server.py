@@ -189,6 +189,8 @@ class _ImapSession:
             self.server.auth_command(self.link)
         scripted = self.sc.replies.get(name)
         if scripted is not None and name not in ("LOGIN", "AUTHENTICATE"):
+            if name == "STARTTLS":
+                self.link.hold()
             ok = await self.scripted(tag, scripted)
             if name == "LOGOUT":
                 raise Closed
@@ -196,6 +198,8 @@ class _ImapSession:
                 await self.upgrade()
             elif ok and name in ("SELECT", "EXAMINE"):
                 self.state = SELECTED
+            elif name == "STARTTLS":
+                self.link.raw.resume_reading()
             return
         entry = self.handlers.get(name)
         if entry is None:
@@ -243,6 +247,7 @@ class _ImapSession:
         if self.link.tls or "STARTTLS" not in self.capset:
             await self.send(f"{tag} BAD STARTTLS is not available.")
             return
+        self.link.hold()
         await self.send(f"{tag} OK Begin TLS negotiation now.")
         await self.upgrade()
 
@@ -282,6 +287,8 @@ class _ImapSession:
         if len(args) == 2 and (not isinstance(args[1], Atom) or "SASL-IR" not in self.capset):
             raise ImapSyntaxError("Initial response not allowed (SASL-IR not advertised).")
         if f"AUTH={mechanism}" not in self.capset:
+            if len(args) == 2:
+                self.note_exposed(mechanism, args[1])
             if not self.link.tls and "STARTTLS" in self.capset:
                 await self.send(f"{tag} NO [PRIVACYREQUIRED] Plaintext authentication disabled.")
             else:
@@ -310,6 +317,17 @@ class _ImapSession:
         else:
             good = self.sc.expected_password(user) == secret
             await self.conclude(tag, mechanism, user, secret, good, self.sc.auth_failed_reply)
+
+    def note_exposed(self, mechanism: str, initial: Token) -> None:
+        """A credential sent with a refused AUTHENTICATE still crossed the wire: record it."""
+        parse = {"PLAIN": parse_plain, "XOAUTH2": parse_xoauth2}.get(mechanism)
+        if parse is None or isinstance(initial, list):
+            return
+        try:
+            user, secret = parse(initial)
+        except SaslError:
+            return
+        self.server.credential(self.link, mechanism, user, secret, False)
 
     async def conclude_xoauth2(self, tag: str, user: str, token: str) -> None:
         """Gmail-style: a failure first sends a JSON challenge and waits for an empty line."""

@@ -86,18 +86,28 @@ class Link(Generic[S]):
             await asyncio.sleep(self.delay)
         if self.drip is not None:
             for i in range(len(data)):
+                if i:
+                    await asyncio.sleep(self.drip)
                 self.writer.write(data[i : i + 1])
                 await self.writer.drain()
-                await asyncio.sleep(self.drip)
             return
         self.writer.write(data)
         await self.writer.drain()
 
+    def hold(self) -> None:
+        """Stop reading before answering STARTTLS: the ClientHello that follows our OK must
+        stay in the socket for `start_tls()`, not land in the plaintext buffer."""
+        self.raw.pause_reading()
+
     async def start_tls(self, ctx: ssl.SSLContext) -> None:
+        """The TLS handshake (reading is paused until here); `delay` stands in for its RTT."""
+        self.raw.pause_reading()
         # Plaintext pipelined after STARTTLS must not be read as if it came over TLS.
         buffered = getattr(self.reader, "_buffer", None)
         if buffered:
             buffered.clear()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         await self.writer.start_tls(ctx, ssl_handshake_timeout=SSL_HANDSHAKE_TIMEOUT)
         self.tls = True
 

@@ -91,6 +91,8 @@ class _SmtpSession:
     async def dispatch(self, verb: str, arg: str) -> None:
         scripted = self.sc.replies.get(verb)
         if scripted is not None and verb != "AUTH":
+            if verb == "STARTTLS":
+                self.link.hold()
             code = await self.reply(scripted)
             if verb == "QUIT":
                 raise Closed
@@ -98,6 +100,8 @@ class _SmtpSession:
                 self.esmtp, self.helo = verb == "EHLO", True
             elif code.startswith("2") and verb == "STARTTLS":
                 await self.upgrade()
+            elif verb == "STARTTLS":
+                self.link.raw.resume_reading()
             return
         if verb == "EHLO" or verb == "HELO":
             await self.hello(verb, arg)
@@ -145,6 +149,7 @@ class _SmtpSession:
         elif self.offers("STARTTLS") is None:
             await self.reply("502 5.5.1 Error: command not implemented")
         else:
+            self.link.hold()
             await self.reply("220 2.0.0 Ready to start TLS")
             await self.upgrade()
 
@@ -166,7 +171,9 @@ class _SmtpSession:
             await self.reply(SEND_EHLO_FIRST)
         elif self.authenticated:
             await self.reply("503 5.5.1 Error: already authenticated")
-        elif not mechanism or mechanisms is None or mechanism not in mechanisms:
+        elif mechanisms is None:
+            await self.reply("503 5.5.1 Error: authentication not enabled")
+        elif mechanism not in mechanisms:
             await self.reply("504 5.5.4 Unrecognized authentication type")
         else:
             try:
