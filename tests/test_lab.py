@@ -217,6 +217,16 @@ async def test_imap_odd_password_via_authenticate_plain_both_ways(ca: LabCA) -> 
     ] * 2
 
 
+async def test_imap_authenticate_login_mechanism_prompts(ca: LabCA) -> None:
+    caps = (*IMAP_CAPABILITIES, "AUTH=LOGIN")
+    async with serving(imap(ca, capabilities=caps)) as srv, Raw.to(srv, ca.client_context()) as raw:
+        await raw.line()
+        assert await raw.ask("a1 AUTHENTICATE LOGIN") == [b"+ VXNlcm5hbWU6"]
+        assert await raw.ask(base64.b64encode(ODD_USER.encode())) == [b"+ UGFzc3dvcmQ6"]
+        assert await raw.ask(base64.b64encode(ODD_PASSWORD.encode()), "a1") == [b"a1 OK Logged in"]
+    assert [(c.mechanism, c.secret) for c in srv.credentials_seen()] == [("LOGIN", ODD_PASSWORD)]
+
+
 async def test_imap_literal_login_synchronizing_and_literal_plus(ca: LabCA) -> None:
     user, password = ODD_USER.encode(), ODD_PASSWORD.encode()
     async with serving(imap(ca, strict_8bit=True)) as srv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from console.core.model import Security
 from console.lab.imap_syntax import (
@@ -153,9 +154,7 @@ class _ImapSession:
             while (spec := parser.feed(line)) is not None:
                 if spec.synchronizing:
                     await link.send(b"+ OK\r\n")
-                elif not (
-                    "LITERAL+" in self.capset or (spec.size <= 4096 and "LITERAL-" in self.capset)
-                ):
+                elif not self._literal_plus(spec.size):
                     await link.readexactly(spec.size)
                     await link.readline()
                     raise ImapSyntaxError("Non-synchronizing literal not advertised.")
@@ -294,8 +293,10 @@ class _ImapSession:
             else:
                 await self.send(f"{tag} BAD Unsupported authentication mechanism.")
             return
-        response = args[1] if len(args) == 2 else await self.challenge("")
-        assert not isinstance(response, list)
+        if len(args) == 2:
+            response: bytes | None = cast(Atom, args[1])  # checked above
+        else:  # LOGIN prompts with its own challenges
+            response = b"" if mechanism == "LOGIN" else await self.challenge("")
         if response is None:
             await self.send(f"{tag} BAD Authentication aborted by client.")
             return

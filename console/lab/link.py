@@ -61,6 +61,8 @@ class Link(Generic[S]):
             async with asyncio.timeout(self.server.idle_timeout):
                 line = await self.reader.readuntil(b"\n")
         except asyncio.IncompleteReadError as exc:
+            if exc.partial:  # the client's last words, without a line end
+                self.server.record(self, exc.partial)
             raise Closed from exc
         except asyncio.LimitOverrunError:
             await self.send(self.server.too_long)

@@ -73,7 +73,9 @@ class _Scenario:
     tokens: Mapping[str, str] = field(default_factory=lambda: {LAB_USER: LAB_TOKEN})  # XOAUTH2
     auth_reply: str | None = None  # scripted answer to the credentials (after reading them)
     auth_reply_user: str | None = None  # ... only for this username (else for everyone)
-    replies: Mapping[str, str] = field(default_factory=dict)  # command name -> scripted reply
+    # command name -> scripted reply, instead of the normal answer (not for LOGIN/AUTHENTICATE/
+    # AUTH: those read the credentials first and then answer with `auth_reply`)
+    replies: Mapping[str, str] = field(default_factory=dict)
     hostile: Hostile | None = None
     delay_ms: float = 0.0  # before every response (greeting, replies, continuations)
 

@@ -106,7 +106,6 @@ class LabServer(ABC, Generic[S]):
         self.auth_commands_before_tls = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._live: set[Link[S]] = set()
         self._raw: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
         self._waiters: list[tuple[asyncio.Future[None], Callable[[Any], bool]]] = []
 
@@ -227,7 +226,6 @@ class LabServer(ABC, Generic[S]):
         self.connections_current += 1
         self.max_concurrent = max(self.max_concurrent, self.connections_current)
         link = Link(self, self.connections_total, scenario, reader, writer)
-        self._live.add(link)
         self._raw.add(link.raw)
         if self.stopping:
             link.raw.abort()
@@ -262,7 +260,6 @@ class LabServer(ABC, Generic[S]):
         if link.gone:
             return
         link.gone = True
-        self._live.discard(link)
         self.connections_current -= 1
         if self._waiters:
             self._changed()
