@@ -122,7 +122,7 @@ IMAP_HOSTILE = [
     ("silent", "tls", "tls", "tls", "timeout"),
     ("close", "greeting", "none", "greeting", "protocol_error"),
     ("close", "capability", "tls", "capability", "protocol_error"),
-    ("close", "starttls", "starttls", "starttls", "protocol_error"),
+    ("close", "starttls", "starttls", "starttls", "tls_failed"),  # TLS negotiation cut off
     ("close", "auth", "tls", "auth", "protocol_error"),
     ("close", "mailbox", "tls", "mailbox", "protocol_error"),
     ("reset", "auth", "tls", "auth", "protocol_error"),
@@ -385,7 +385,7 @@ SMTP_HOSTILE = [
     ("silent", "tls", "starttls", "starttls", "timeout"),
     ("close", "greeting", "none", "greeting", "protocol_error"),
     ("close", "ehlo", "tls", "ehlo", "protocol_error"),
-    ("close", "starttls", "starttls", "starttls", "protocol_error"),
+    ("close", "starttls", "starttls", "starttls", "tls_failed"),  # TLS negotiation cut off
     ("close", "auth", "tls", "auth", "protocol_error"),
     ("drip", "greeting", "tls", "greeting", "timeout"),
     ("garbage", "greeting", "tls", "greeting", "wrong_service"),

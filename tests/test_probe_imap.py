@@ -16,6 +16,7 @@ from servers_dovecot import DovecotServer
 from console.core.model import Cause, Security, Stage, Status
 from console.core.probe import probe_imap
 from console.core.probe.steps import secret_forms
+from console.core.probe.tls import TlsInfo, client_context
 
 TIMEOUT = 10.0
 IMAP_STAGES_TLS = [
@@ -198,3 +199,21 @@ async def test_cancelling_closes_the_connection(dovecot: DovecotServer) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_certificate_expiry_warnings() -> None:
+    def info(days: int) -> TlsInfo:
+        return TlsInfo("TLSv1.3", "X", "CN=a", "CN=b", "2030-01-01T00:00:00Z", days)
+
+    assert info(15).warnings() == ()
+    (soon,) = info(3).warnings()
+    assert "expires in 3 day(s)" in soon
+    (gone,) = info(-1).warnings()
+    assert "expired" in gone
+
+
+def test_tls_contexts_are_cached_per_ca_file(dovecot: DovecotServer) -> None:
+    first = client_context(str(dovecot.ca_file))
+    assert client_context(str(dovecot.ca_file)) is first
+    assert client_context(None) is not first
+    assert client_context(None) is client_context(None)

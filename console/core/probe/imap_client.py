@@ -84,7 +84,6 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
         self.transcript = transcript
         self.failure: asyncio.Future[BaseException] = loop.create_future()
         self.greeting: asyncio.Future[bytes] = loop.create_future()
-        self.lost: asyncio.Future[None] = loop.create_future()
         self.last_bye: str | None = None
         self.received = 0
 
@@ -118,8 +117,6 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
         if exc is not None and not self.last_bye:
             text = f"{text}: {exc}"
         self._fail(ServerClosed(text))
-        if not self.lost.done():
-            self.lost.set_result(None)
 
     # parsing hooks
 
