@@ -45,11 +45,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's own --config default must not undo one given before it.
+    common = _Parser(add_help=False)
     common.add_argument(
         "--config",
         type=Path,
         metavar="PATH",
+        default=argparse.SUPPRESS,
         help="account file (default: $MAILCONSOLE_CONFIG, else the user config dir)",
     )
     parser = _Parser(
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the SMTP and IMAP connections of many sender mailboxes.",
         parents=[common],
     )
+    parser.set_defaults(config=None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
@@ -122,8 +125,10 @@ async def run_checks(
 def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     for issue in loaded.issues:
-        sys.stderr.write(f"{report.plain(str(loaded.path), keep_newlines=False)}: "
-                         f"{report.plain(str(issue), keep_newlines=False)}\n")
+        sys.stderr.write(
+            f"{report.plain(str(loaded.path), keep_newlines=False)}: "
+            f"{report.plain(str(issue), keep_newlines=False)}\n"
+        )
     accounts = select_accounts(loaded.accounts, args.tag, args.account)
     settings = loaded.settings
     if args.concurrency or args.timeout:

@@ -40,7 +40,9 @@ def exit_code(results: Sequence[AccountResult]) -> int:
 
 def summary(results: Sequence[AccountResult]) -> dict[str, int]:
     counts = Counter(r.state for r in results)
-    return {s.value: counts.get(s, 0) for s in (State.CONNECTED, State.CONDITIONAL, State.DISCONNECTED)}
+    return {
+        s.value: counts.get(s, 0) for s in (State.CONNECTED, State.CONDITIONAL, State.DISCONNECTED)
+    }
 
 
 def protocol_dict(result: CheckResult, provider: str | None) -> dict[str, Any]:
@@ -155,14 +157,17 @@ def to_table(accounts: Sequence[Account], results: Sequence[AccountResult]) -> s
         )
         why = ""
         if failing is not None and failing.cause is not None:
-            why = f"{failing.protocol.value.upper()}: {advise(failing.cause, failing.protocol, provider).title}"
+            title = advise(failing.cause, failing.protocol, provider).title
+            why = f"{failing.protocol.value.upper()}: {title}"
         rows.append(
             (result.state.value, account.email, _cell(result.smtp), _cell(result.imap), why)
         )
     widths = [max(len(plain(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
     lines = []
     for row in rows:
-        cells = [plain(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)]
+        cells = [
+            plain(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)
+        ]
         lines.append("  ".join([*cells, plain(row[4], keep_newlines=False)]).rstrip())
     counts = summary(results)
     lines.append("")

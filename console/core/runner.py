@@ -161,7 +161,9 @@ class Runner:
         if settings is None:
             if protocol is Protocol.IMAP and account.send_only:
                 detail = "send-only account: no IMAP server to check"
-                return CheckResult(protocol, Status.NA, steps=(Step(Stage.CONFIG, True, 0, detail),))
+                return CheckResult(
+                    protocol, Status.NA, steps=(Step(Stage.CONFIG, True, 0, detail),)
+                )
             message = f"no [account.{protocol.value}] settings in the account file"
             step = Step(Stage.CONFIG, False, 0, message)
             return _failed_early(protocol, Stage.CONFIG, Cause.SETTINGS_MISSING, message, (step,))
