@@ -44,30 +44,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CANNOT_RUN, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # SUPPRESS: a subcommand's own --config default must not undo one given before it.
-    common = _Parser(add_help=False)
-    common.add_argument(
+def _add_config_option(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
         "--config",
         type=Path,
         metavar="PATH",
-        default=argparse.SUPPRESS,
+        default=default,
         help="account file (default: $MAILCONSOLE_CONFIG, else the user config dir)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mailconsole",
         description="Check the SMTP and IMAP connections of many sender mailboxes.",
-        parents=[common],
     )
-    parser.set_defaults(config=None)
+    _add_config_option(parser, default=None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
-        parents=[common],
         help="check accounts headless and print a report",
         description="Exit status: 0 all connected, 1 any conditional, 2 any disconnected, "
         "3 the check could not run.",
     )
+    # SUPPRESS: the subcommand's own default must not undo a --config given before it.
+    _add_config_option(check, default=argparse.SUPPRESS)
     check.add_argument("--format", choices=("json", "csv", "table"), default=None)
     check.add_argument("--tag", action="append", default=[], help="only accounts with this tag")
     check.add_argument(
