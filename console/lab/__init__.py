@@ -20,6 +20,9 @@ whatever the scenario scripts, including hostile behaviour. Nothing here listens
         smtp = await lab.start(SmtpScenario(...))   # -> LabSmtpServer
         servers = await lab.start_all([...])
 
+A connection counts in `connections_current` from accept until the server sees the client's
+EOF or ends the conversation itself (LOGOUT/QUIT/BYE/421), so `max_concurrent` measures a
+client's real parallelism. `record=False` keeps counters and credentials but not raw lines.
 `stop()` closes every connection at once (silent and dripping ones too) and leaves no task,
 transport or socket behind; idle connections are closed after `idle_timeout` seconds anyway.
 Scenario fields are documented in `console.lab.scenario`; certificate kinds in `console.lab.ca`.
