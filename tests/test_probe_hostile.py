@@ -194,6 +194,22 @@ async def test_imap_scripted_smtp_banner_is_wrong_service(ca: LabCA) -> None:
     assert "220 mx.lab.test ESMTP Postfix" in (result.message or "")
 
 
+@pytest.mark.parametrize("probe", [probe_imap, probe_smtp])
+async def test_a_web_server_answering_is_wrong_service(ca: LabCA, probe: Any) -> None:
+    http = "HTTP/1.1 400 Bad Request"
+    scenario: ImapScenario | SmtpScenario
+    if probe is probe_imap:
+        scenario, settings = ImapScenario(greeting=http), imap_settings
+    else:
+        scenario, settings = SmtpScenario(banner=http), smtp_settings
+    server_class = LabImapServer if probe is probe_imap else LabSmtpServer
+    async with server_class(scenario, ca=ca) as server:  # type: ignore[arg-type]
+        result, elapsed = await timed(probe, settings(server, ca, Security.TLS), LAB_PASSWORD)
+    failed_at(result, Stage.GREETING, Cause.WRONG_SERVICE)
+    assert http in (result.message or "") and "web server" in (result.message or "")
+    assert elapsed < FAST
+
+
 async def test_imap_check_against_an_smtp_server_is_wrong_service(ca: LabCA) -> None:
     async with LabSmtpServer(SmtpScenario(security=Security.TLS), ca=ca) as server:
         result, elapsed = await timed(
