@@ -89,22 +89,19 @@ def provider_hint(failure: Failure) -> str | None:
 
 
 def read_evidence(failure: Failure, provider: str | None, table: RuleTable) -> Evidence:
+    protocol = Protocol(failure.protocol)
     exceptions = exception_chain(failure.exc)
     reply = _server_reply(exceptions)
-    transport = _is_transport_error(exceptions)
-    text = "" if transport else _as_text(failure.text)
-    if not text.strip() and reply is not None:
-        text = reply[1]
-    elif not text.strip() and exceptions and not isinstance(exceptions[0], OSError):
-        text = _safe_str(exceptions[0])
-    text = _bounded(text)
+    server = "" if _library_words(failure.text, exceptions) else _as_text(failure.text)
+    if not server.strip() and reply is not None:
+        server = f"{reply[0]} {reply[1]}" if protocol is Protocol.SMTP else reply[1]
+    text = _bounded(server if server.strip() else _exception_words(exceptions))
+    smtp_code = _smtp_code(failure.smtp_code, reply, text, protocol)
     greeting = _bounded(_as_text(failure.greeting))
     if not greeting.strip() and failure.stage is Stage.GREETING:
-        greeting = text
+        greeting = _with_code(_bounded(server), smtp_code)
     elif not text.strip() and failure.stage is Stage.GREETING:
         text = greeting
-    protocol = Protocol(failure.protocol)
-    smtp_code = _smtp_code(failure.smtp_code, reply, text, protocol)
     words = _CAPABILITY_LINE.sub("", _CAPABILITY_CODE.sub("[CAPABILITY]", text))
     known = provider.strip().lower() if isinstance(provider, str) and provider.strip() else None
     return Evidence(
@@ -144,16 +141,35 @@ def _server_reply(exceptions: Iterable[BaseException]) -> tuple[int, str] | None
     for exc in exceptions:
         code = getattr(exc, "code", None)
         message = getattr(exc, "message", None)
-        if isinstance(code, int) and isinstance(message, str) and not isinstance(code, bool):
+        if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
+            continue
+        if 100 <= code <= 599:
             return code, message
     return None
 
 
-def _is_transport_error(exceptions: tuple[BaseException, ...]) -> bool:
-    """An OS-level failure without a server reply: its text is the library's, not the server's."""
-    if not exceptions or not isinstance(exceptions[0], OSError):
+def _library_words(text: object, exceptions: tuple[BaseException, ...]) -> bool:
+    """True when `text` describes the exception rather than quoting the server.
+
+    An OS-level failure without a server reply (DNS, refused, reset, TLS, timeout) has no server
+    words at all; otherwise the probe may have passed the exception's own message as the text.
+    """
+    if not exceptions:
         return False
-    return _server_reply(exceptions[:1]) is None
+    top = exceptions[0]
+    if isinstance(top, OSError) and _server_reply(exceptions[:1]) is None:
+        return True
+    said = _as_text(text).strip()
+    own = _exception_words(exceptions[:1]).strip()
+    return bool(said) and bool(own) and (said == own or said.endswith(own))
+
+
+def _exception_words(exceptions: tuple[BaseException, ...]) -> str:
+    """A library exception's message, for the wording rules; OS errors have no useful words."""
+    if not exceptions or isinstance(exceptions[0], OSError):
+        return ""
+    message = getattr(exceptions[0], "message", None)
+    return message if isinstance(message, str) else _safe_str(exceptions[0])
 
 
 def _smtp_code(
@@ -163,10 +179,17 @@ def _smtp_code(
         return None
     if isinstance(given, int) and 100 <= given <= 599:
         return given
-    if reply is not None and 100 <= reply[0] <= 599:
+    if reply is not None:
         return reply[0]
     found = _SMTP_CODE.search(text)
     return int(found.group(1)) if found else None
+
+
+def _with_code(text: str, code: int | None) -> str:
+    """An SMTP reply as on the wire: the probe may hand over the code apart from the words."""
+    if code is None or not text.strip() or _SMTP_CODE.match(text):
+        return text
+    return f"{code} {text}"
 
 
 def _enhanced(text: str) -> str | None:
