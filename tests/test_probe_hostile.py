@@ -499,3 +499,24 @@ async def test_smtp_refusing_banner_keeps_code_and_text(ca: LabCA) -> None:
     assert result.stage is Stage.GREETING
     assert result.message == banner
     assert result.cause is Cause.RATE_LIMITED
+
+
+async def test_imap_preauth_greeting_skips_login(ca: LabCA) -> None:
+    scenario = ImapScenario(greeting="* PREAUTH [CAPABILITY {capabilities}] welcome back")
+    async with LabImapServer(scenario, ca=ca) as server:
+        result, _ = await timed(probe_imap, imap_settings(server, ca, Security.TLS), LAB_PASSWORD)
+        assert server.credentials_seen() == []
+    assert result.status is Status.OK, result
+    assert Stage.AUTH not in [s.stage for s in result.steps]
+    assert result.facts["messages"] == 0
+
+
+async def test_imap_preauth_on_plaintext_cannot_start_tls(ca: LabCA) -> None:
+    scenario = ImapScenario(
+        security=Security.STARTTLS, greeting="* PREAUTH [CAPABILITY {capabilities}] hi"
+    )
+    async with LabImapServer(scenario, ca=ca) as server:
+        result, _ = await timed(
+            probe_imap, imap_settings(server, ca, Security.STARTTLS), LAB_PASSWORD
+        )
+    failed_at(result, Stage.STARTTLS, Cause.STARTTLS_UNAVAILABLE)

@@ -7,7 +7,6 @@ and never at all when the server announces LOGINDISABLED. The mailbox is opened 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 
@@ -26,8 +25,6 @@ from console.core.probe.steps import (
     open_socket,
 )
 from console.core.probe.tls import client_context, tls_info
-
-log = logging.getLogger(__name__)
 
 QUOTA_WARNING_PERCENT = 90
 _SMTP_BANNER = re.compile(r"^\d{3}(?:[ -]|$)")
@@ -88,7 +85,7 @@ async def _ladder(
     async with ladder.stage(S.CAPABILITY) as note:
         caps = await session.capability()
         note.detail = " ".join(sorted(caps))
-        if not caps & {"IMAP4rev1", "IMAP4REV1", "IMAP4rev2", "IMAP4REV2"}:
+        if not {c.upper() for c in caps} & {"IMAP4REV1", "IMAP4REV2"}:
             raise StageFailure(
                 f"the server does not speak IMAP4rev1 (CAPABILITY {note.detail})",
                 exc=ProtocolViolation("not IMAP4rev1"),
@@ -97,7 +94,7 @@ async def _ladder(
     _record_capabilities(ladder, session)
 
     if settings.security is Security.STARTTLS:
-        await _starttls(ladder, session)
+        await _starttls(ladder, session, preauth)
 
     if preauth:
         ladder.transcript.note("PREAUTH greeting: already authenticated, no login needed")
@@ -140,10 +137,15 @@ def _check_greeting(greeting: str) -> bool:
     )
 
 
-async def _starttls(ladder: Ladder, session: ImapSession) -> None:
+async def _starttls(ladder: Ladder, session: ImapSession, preauth: bool) -> None:
     settings = ladder.settings
     async with ladder.stage(S.STARTTLS) as note:
-        if "STARTTLS" not in session.capabilities:
+        if preauth:
+            raise StageFailure(
+                "the server logged us in before TLS (PREAUTH greeting): STARTTLS is impossible",
+                cause=Cause.STARTTLS_UNAVAILABLE,
+            )
+        if "STARTTLS" not in {c.upper() for c in session.capabilities}:
             raise StageFailure(
                 "the server does not offer STARTTLS (no credential was sent)",
                 cause=Cause.STARTTLS_UNAVAILABLE,

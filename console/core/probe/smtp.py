@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -31,8 +30,6 @@ from console.core.probe.steps import (
     open_socket,
 )
 from console.core.probe.tls import client_context, tls_info
-
-log = logging.getLogger(__name__)
 
 _PEEK_BYTES = 512
 _PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")  # preferred first
