@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from console.core.model import (
     Status,
 )
 from console.core.probe import probe_imap, probe_smtp
+from console.core.probe.steps import secret_forms
 from console.lab import (
     GMAIL_BAD_CREDENTIALS,
     LAB_PASSWORD,
@@ -305,7 +307,10 @@ async def test_logindisabled_sends_no_credential(ca: LabCA, plain_caps: tuple[st
     failed_at(result, Stage.AUTH, Cause.PLAINTEXT_DISABLED)
 
 
-async def test_login_quotes_username_and_password(ca: LabCA) -> None:
+async def test_login_quotes_username_and_password(
+    ca: LabCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # aioimaplib logs every line it sends at DEBUG
     user, password = 'john "j" doe\\x', "p\"a s\\s'wörd€ ünï"
     scenario = ImapScenario(
         security=Security.TLS,
@@ -323,6 +328,8 @@ async def test_login_quotes_username_and_password(ca: LabCA) -> None:
     ]
     assert any(line.endswith(" LOGIN ****") for line in result.transcript)
     assert not any(password in line or "wörd" in line for line in result.transcript)
+    assert any(r.name == "aioimaplib.aioimaplib" for r in caplog.records)
+    assert not any(form in caplog.text for form in secret_forms(password))
 
 
 async def test_authenticate_plain_without_sasl_ir_uses_the_continuation(ca: LabCA) -> None:
