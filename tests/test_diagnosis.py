@@ -172,7 +172,7 @@ def test_imap_replies(
 # -- SMTP replies: (row id, stage, code, reply, provider, cause) -------------------------------
 
 # fmt: off
-CATALOG_SMTP = [
+CATALOG_SMTP: list[tuple[str, Stage, int | None, str, str | None, Cause]] = [
     ("GM-03", S.AUTH, 534, "534-5.7.9 Application-specific password required. For more information, go to\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor d9-20020a05600c34c900b003a2d6f26babsm12345678wmq.3 - gsmtp", None, C.APP_PASSWORD_REQUIRED),
     ("GM-04", S.AUTH, 535, "535-5.7.8 Username and Password not accepted. Learn more at\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials a1-20020a17090a - gsmtp", None, C.AUTH_FAILED),
     ("GM-06", S.AUTH, 534, "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=AKgnsbs> Please log in via your web browser and\n534-5.7.14 then try again.\n534-5.7.14  Learn more at\n534 5.7.14  https://support.google.com/mail/answer/78754 a1sm123 - gsmtp", None, C.WEB_LOGIN_REQUIRED),
@@ -201,7 +201,7 @@ CATALOG_SMTP = [
 
 
 # fmt: off
-VARIANT_SMTP = [
+VARIANT_SMTP: list[tuple[str, Stage, int | None, str, str | None, Cause]] = [
     ("postfix-b64", S.AUTH, 535, "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6", None, C.AUTH_FAILED),
     ("postfix-noauth", S.AUTH, 503, "503 5.5.1 Error: authentication not enabled", None, C.BASIC_AUTH_DISABLED),
     ("postfix-tls-local", S.STARTTLS, 454, "454 4.7.0 TLS not available due to local problem", None, C.STARTTLS_UNAVAILABLE),
@@ -489,7 +489,7 @@ def _chained(outer: BaseException, inner: BaseException) -> BaseException:
 EXCEPTIONS = [
     ("timeout", S.CONNECT, lambda: TimeoutError(), C.TIMEOUT),
     ("etimedout", S.CONNECT, lambda: OSError(errno.ETIMEDOUT, "Connection timed out"), C.TIMEOUT),
-    ("command-timeout", S.MAILBOX, lambda: aioimaplib.CommandTimeout(None), C.TIMEOUT),  # type: ignore[arg-type]
+    ("command-timeout", S.MAILBOX, lambda: aioimaplib.CommandTimeout(None), C.TIMEOUT),
     ("smtp-connect-timeout", S.CONNECT, lambda: aiosmtplib.SMTPConnectTimeoutError("Timed out connecting"), C.TIMEOUT),
     ("tls-stage-timeout", S.TLS, lambda: TimeoutError(), C.TIMEOUT),
     ("expired", S.TLS, lambda: _cert_error(10, "certificate has expired"), C.CERTIFICATE_INVALID),

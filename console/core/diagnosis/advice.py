@@ -73,10 +73,6 @@ class _Entry:
     common: _Part
     per_protocol: Mapping[Protocol, _Part] = field(default_factory=dict)
 
-    def parts(self, protocol: Protocol) -> tuple[_Part, ...]:
-        own = self.per_protocol.get(protocol)
-        return (own, self.common) if own is not None else (self.common,)
-
 
 @dataclass(frozen=True)
 class _CauseInfo:
@@ -111,26 +107,28 @@ def advise(cause: Cause | str, protocol: Protocol | str, provider: str | None = 
     data = knowledge()
     cause, protocol = Cause(cause), Protocol(protocol)
     info = data.causes[cause]
-    chain = _provider_chain(data, provider)
-    parts = [
-        part
-        for prov in chain
-        if cause in prov.causes
-        for part in prov.causes[cause].parts(protocol)
-    ]
-    parts += info.entry.parts(protocol)
-    leaf = chain[0] if chain else None
-    words = _Words(protocol, leaf.name if leaf else "the provider")
-    notes = [words(info.explanation), *(words(p.note) for p in parts if p.note)]
+    known = _known_provider(data, provider)
+    chain = _provider_chain(data, known)
+    entries = [prov.causes[cause] for prov in chain if cause in prov.causes]
+    entries.append(info.entry)
+    words = _Words(protocol, chain[0].name if chain else "the provider")
+    notes = [info.explanation]
+    steps: list[str] = []
+    links: list[str] = []
+    for entry in entries:
+        own = entry.per_protocol.get(protocol, _Part())
+        notes += [entry.common.note, own.note]  # the general note reads first
+        steps += [*own.fix, *entry.common.fix]  # the protocol's own steps come first
+        links += [*own.links, *entry.common.links]
     return Advice(
         cause=cause,
         protocol=protocol,
-        provider=provider if chain else None,
+        provider=known,
         title=words(info.title),
-        explanation=" ".join(_unique(notes)),
+        explanation=" ".join(_unique(words(n) for n in notes if n)),
         consequences=tuple(words(c) for c in (info.consequence, *data.impact[protocol])),
-        fix=tuple(_unique(words(step) for p in parts for step in p.fix)),
-        links=tuple(_unique(link for p in parts for link in p.links)),
+        fix=tuple(_unique(words(step) for step in steps)),
+        links=tuple(_unique(links)),
         transient=info.transient,
         auto_retry=cause not in NO_AUTO_RETRY_CAUSES,
     )
@@ -153,9 +151,15 @@ def _load(name: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+def _known_provider(data: Knowledge, provider: str | None) -> str | None:
+    """The provider id if the knowledge has advice for it ("Gmail " -> "gmail"), else None."""
+    pid = provider.strip().lower() if isinstance(provider, str) else ""
+    return pid if pid in data.providers else None
+
+
 def _provider_chain(data: Knowledge, provider: str | None) -> list[_ProviderInfo]:
     chain: list[_ProviderInfo] = []
-    current = (provider or "").strip().lower() or None
+    current = provider
     while current is not None and current in data.providers and len(chain) < len(data.providers):
         chain.append(data.providers[current])
         current = data.providers[current].inherits
