@@ -8,14 +8,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from console.core import report
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
-from console.core.model import Account, AccountResult, Settings
+from console.core.model import Account, AccountResult, ServerSettings, Settings
 from console.core.runner import AccountFinished, Runner, RunnerEvent
+from console.core.secrets import SecretProvider, fetch_secret, store_password
 
 EXIT_CANNOT_RUN = 3
 
@@ -44,13 +48,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CANNOT_RUN, f"{self.prog}: error: {message}\n")
 
 
-def _add_config_option(parser: argparse.ArgumentParser, *, default: object) -> None:
+def _add_common_options(parser: argparse.ArgumentParser, *, default: object) -> None:
     parser.add_argument(
         "--config",
         type=Path,
         metavar="PATH",
         default=default,
         help="account file (default: $MAILCONSOLE_CONFIG, else the user config dir)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="use the built-in lab: scripted servers on 127.0.0.1, no credentials needed",
     )
 
 
@@ -59,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailconsole",
         description="Check the SMTP and IMAP connections of many sender mailboxes.",
     )
-    _add_config_option(parser, default=None)
+    _add_common_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
@@ -67,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit status: 0 all connected, 1 any conditional, 2 any disconnected, "
         "3 the check could not run.",
     )
-    # SUPPRESS: the subcommand's own default must not undo a --config given before it.
-    _add_config_option(check, default=argparse.SUPPRESS)
+    # SUPPRESS: the subcommand's own defaults must not undo options given before it.
+    _add_common_options(check, default=argparse.SUPPRESS)
     check.add_argument("--format", choices=("json", "csv", "table"), default=None)
     check.add_argument("--tag", action="append", default=[], help="only accounts with this tag")
     check.add_argument(
@@ -105,7 +115,7 @@ def _load(path: Path | None) -> LoadedConfig:
 
 
 async def run_checks(
-    accounts: Sequence[Account], settings: Settings, *, progress: bool
+    accounts: Sequence[Account], settings: Settings, session: Session, *, progress: bool
 ) -> list[AccountResult]:
     done = 0
 
@@ -116,15 +126,20 @@ async def run_checks(
             sys.stderr.write(f"\rchecked {done}/{len(accounts)}")
             sys.stderr.flush()
 
-    runner = Runner(settings, on_event=on_event)
+    runner = Runner(
+        settings,
+        on_event=on_event,
+        secrets=session.secrets,
+        allowed_hosts=session.allowed_hosts,
+    )
     results = await runner.check_accounts(accounts)
     if progress:
         sys.stderr.write("\n")
     return results
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+def cmd_check(args: argparse.Namespace, session: Session) -> int:
+    loaded = _load(session.config_path)
     for issue in loaded.issues:
         sys.stderr.write(
             f"{report.plain(str(loaded.path), keep_newlines=False)}: "
@@ -141,7 +156,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     started = datetime.now(UTC)
-    results = asyncio.run(run_checks(accounts, settings, progress=sys.stderr.isatty()))
+    results = asyncio.run(run_checks(accounts, settings, session, progress=sys.stderr.isatty()))
     if fmt == "json":
         sys.stdout.write(report.to_json(accounts, results, started) + "\n")
     elif fmt == "csv":
@@ -151,20 +166,49 @@ def cmd_check(args: argparse.Namespace) -> int:
     return report.exit_code(results)
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
+def cmd_tui(session: Session) -> int:
     from console.ui.app import MailConsoleApp
 
-    app = MailConsoleApp(args.config or default_config_path())
+    app = MailConsoleApp(
+        session.config_path or default_config_path(),
+        secrets=session.secrets,
+        store_secret=session.store_secret,
+        runner_factory=partial(Runner, allowed_hosts=session.allowed_hosts),
+    )
     app.run()
     return 0
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where accounts and secrets come from: the user's file and keyring, or the demo lab."""
+
+    config_path: Path | None
+    secrets: SecretProvider = fetch_secret
+    store_secret: Callable[[ServerSettings, str], None] = store_password
+    allowed_hosts: frozenset[str] | None = None
+
+
+@contextmanager
+def open_session(args: argparse.Namespace) -> Iterator[Session]:
+    if not args.demo:
+        yield Session(args.config)
+        return
+    if args.config is not None:
+        raise UsageError("--demo uses its own account file; leave out --config")
+    from console.lab.demo import DEMO_HOSTS, DemoLab
+
+    with DemoLab() as demo:
+        yield Session(demo.config_path, demo.secrets, demo.secrets.set, DEMO_HOSTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "check":
-            return cmd_check(args)
-        return cmd_tui(args)
+        with open_session(args) as session:
+            if args.command == "check":
+                return cmd_check(args, session)
+            return cmd_tui(session)
     except UsageError as exc:
         sys.stderr.write(f"mailconsole: {report.plain(str(exc))}\n")
         return EXIT_CANNOT_RUN

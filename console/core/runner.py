@@ -96,8 +96,11 @@ class Runner:
         secrets: SecretProvider = fetch_secret,
         on_event: EventSink | None = None,
         local_addr: str | None = None,
+        allowed_hosts: frozenset[str] | None = None,
     ) -> None:
+        """`allowed_hosts`, when given, is the only set of hosts contacted (the demo: loopback)."""
         self.settings = settings
+        self._allowed_hosts = allowed_hosts
         self._secrets = secrets
         self._on_event = on_event
         self._local_addr = local_addr
@@ -167,6 +170,11 @@ class Runner:
             message = f"no [account.{protocol.value}] settings in the account file"
             step = Step(Stage.CONFIG, False, 0, message)
             return _failed_early(protocol, Stage.CONFIG, Cause.SETTINGS_MISSING, message, (step,))
+        if self._allowed_hosts is not None and settings.host.lower() not in self._allowed_hosts:
+            allowed = ", ".join(sorted(self._allowed_hosts))
+            message = f"{settings.host} was not contacted: this session may only reach {allowed}"
+            step = Step(Stage.CONFIG, False, 0, message)
+            return _failed_early(protocol, Stage.CONFIG, Cause.SETTINGS_INVALID, message, (step,))
         config_step = Step(Stage.CONFIG, True, 0, f"{settings.address} {settings.security.value}")
 
         on_stage(Stage.SECRET)
