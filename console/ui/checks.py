@@ -131,6 +131,10 @@ class CheckScheduler:
     def running(self) -> int:
         return len(self._workers)
 
+    def workers(self) -> list[Worker[AccountResult]]:
+        """The check workers in flight (tests await them instead of sleeping)."""
+        return list(self._workers.values())
+
     def is_running(self, email: str) -> bool:
         return email in self._workers
 

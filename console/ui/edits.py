@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from console.core import diagnosis
-from console.core.model import Account, Protocol, Security, ServerSettings
+from console.core.model import DEFAULT_PORTS, Account, Protocol, Security, ServerSettings
 
 FIELDS = ("host", "port", "security", "username", "password", "mailbox", "reply_address")
 
@@ -158,12 +158,21 @@ def uses_stored_password(account: Account) -> bool:
 
 def mismatch_note(port: int, security: Security) -> str | None:
     """Said while typing: a port that belongs to SMTP, or a port/security pair that cannot work."""
+    tls_port = DEFAULT_PORTS[Protocol.IMAP][Security.TLS]
+    starttls_port = DEFAULT_PORTS[Protocol.IMAP][Security.STARTTLS]
     if diagnosis.port_protocol_mismatch(Protocol.IMAP, port):
-        return f"port {port} is an SMTP port; IMAP listens on 993 (tls) or 143 (starttls)"
-    if diagnosis.port_security_mismatch(Protocol.IMAP, port, security):
-        expected = " or ".join(sorted(s.value for s in diagnosis.expected_security("imap", port)))
         return (
-            f"port {port} expects security {expected}, not {security.value}: "
-            "the check would fail with a TLS mismatch"
+            f"port {port} is an SMTP port: IMAP listens on {tls_port} (tls) "
+            f"or {starttls_port} (starttls)"
         )
-    return None
+    if not diagnosis.port_security_mismatch(Protocol.IMAP, port, security):
+        return None
+    expected = diagnosis.expected_security(Protocol.IMAP, port)
+    if Security.TLS in expected:
+        return (
+            f"port {port} expects implicit TLS: choose security tls, "
+            f"or port {starttls_port} for starttls"
+        )
+    return (
+        f"port {port} expects a plain start: choose security starttls, or port {tls_port} for tls"
+    )

@@ -10,6 +10,11 @@ from textual.widgets import Static
 from console.ui.widgets.imap_editor import ImapEditor
 
 
+def _plain(widget: Static) -> str:
+    visual = widget.visual
+    return visual.plain if isinstance(visual, Content) else str(visual)
+
+
 class DetailPane(VerticalScroll):
     """Focusable so `enter` can move the keyboard here to scroll a long explanation."""
 
@@ -45,11 +50,11 @@ class DetailPane(VerticalScroll):
     @property
     def text(self) -> str:
         """What the pane says, as plain text (for tests and screen readers alike)."""
-        parts = [self.query_one("#detail-view", Static).visual]
+        widgets = [self.query_one("#detail-view", Static)]
         result = self.query_one_optional("#form-result", Static)
         if result is not None:
-            parts.append(result.visual)
-        return "\n".join(str(getattr(p, "plain", p)) for p in parts)
+            widgets.append(result)
+        return "\n".join(_plain(w) for w in widgets if w.display)
 
     def show(self, email: str | None, content: Content) -> None:
         """Show an account's details; a different account scrolls back to the top."""
