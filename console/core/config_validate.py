@@ -1,0 +1,388 @@
+"""Validate the raw account file: raw TOML -> Settings, Accounts and every problem found.
+
+Each problem becomes a ConfigIssue naming its account and dotted field; the valid accounts stay
+usable, so one bad account never hides the other 300.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from console.core.model import (
+    DEFAULT_PORTS,
+    Account,
+    AuthMethod,
+    Cause,
+    ConfigIssue,
+    Protocol,
+    Security,
+    ServerSettings,
+    Settings,
+)
+from console.core.providers.catalog import ProviderDataError, all_providers
+
+_MISSING = Cause.SETTINGS_MISSING
+_INVALID = Cause.SETTINGS_INVALID
+
+_SECRET_NAMES = frozenset({"password", "passwd", "pass", "token", "secret", "api_key", "apikey"})
+_SECRET_SUFFIXES = ("_password", "_passwd", "_token", "_secret")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    """Keys that would hold a password or token (never in the file); `*_command` keys are fine."""
+    k = key.strip().lower()
+    if k.endswith("_command"):
+        return False
+    return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
+
+
+def secret_locations(value: Any, where: str = "") -> list[str]:
+    """Dotted locations of password/token keys that hold a value (names only, never values)."""
+    found: list[str] = []
+    _find_secrets(value, where, found)
+    return found
+
+
+def _find_secrets(value: Any, where: str, found: list[str]) -> None:
+    pairs: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict | Mapping):
+        pairs, template = value.items(), (f"{where}.{{}}" if where else "{}")
+    elif isinstance(value, list | tuple):
+        pairs, template = enumerate(value), f"{where}[{{}}]"
+    else:
+        return
+    for key, item in pairs:
+        if isinstance(key, str) and item is not None and is_secret_key(key):
+            found.append(template.format(key))
+        elif isinstance(item, dict | list | tuple | Mapping):
+            _find_secrets(item, template.format(key), found)
+
+
+def validate(
+    raw: Mapping[str, Any], *, base_dir: Path | None = None
+) -> tuple[Settings, tuple[Account, ...], tuple[ConfigIssue, ...]]:
+    """Turn parsed TOML into model objects, reporting every problem instead of stopping."""
+    issues: list[ConfigIssue] = []
+    report = _Reporter(None, issues)
+    for where in secret_locations({k: v for k, v in raw.items() if k != "account"}):
+        report(where, _SECRET_MESSAGE)
+    settings = _settings(raw.get("settings"), report)
+    accounts: list[Account] = []
+    entries = raw.get("account", [])
+    if "account" not in raw and "accounts" in raw:
+        report("accounts", "accounts are written [[account]] (singular); none were read")
+    elif isinstance(entries, dict):
+        report("account", "write [[account]] (an array of tables), not [account]")
+    elif not isinstance(entries, list):
+        report("account", "must be a list of [[account]] tables")
+    if not isinstance(entries, list):
+        entries = []
+    seen: dict[str, int] = {}
+    for n, entry in enumerate(entries, start=1):
+        account = _account(n, entry, seen, issues, base_dir)
+        if account is not None:
+            accounts.append(account)
+    return settings, tuple(accounts), tuple(issues)
+
+
+def _show(value: object) -> str:
+    """A short rendering of a (non-secret) bad value; control characters escaped, never raw."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _settings(table: object, report: _Reporter) -> Settings:
+    defaults = Settings()
+    if table is None:
+        return defaults
+    if not isinstance(table, dict):
+        report("settings", "[settings] must be a table")
+        return defaults
+
+    def whole(key: str, minimum: int, default: int) -> int:
+        value = table.get(key, default)
+        if _is_int(value) and value >= minimum:
+            return int(value)
+        report(f"settings.{key}", f"must be a whole number >= {minimum}, not {_show(value)}")
+        return default
+
+    timeout = table.get("timeout", defaults.timeout)
+    if not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+        report("settings.timeout", f"must be a number of seconds > 0, not {_show(timeout)}")
+        timeout = defaults.timeout
+    return Settings(
+        concurrency=whole("concurrency", 1, defaults.concurrency),
+        per_host=whole("per_host", 1, defaults.per_host),
+        timeout=float(timeout),
+        recheck_minutes=whole("recheck_minutes", 0, defaults.recheck_minutes),
+    )
+
+
+@functools.cache
+def _known_providers() -> frozenset[str]:
+    """Provider ids from the shipped catalogue; empty (no check) if it cannot be read."""
+    try:
+        return frozenset(p.id for p in all_providers())
+    except (ProviderDataError, OSError):
+        return frozenset()
+
+
+class _Reporter:
+    """Records issues for one account, so each names the account without repeating it."""
+
+    def __init__(self, account: str | None, sink: list[ConfigIssue]) -> None:
+        self.account = account
+        self.sink = sink
+
+    def __call__(self, field: str, message: str, cause: Cause = _INVALID) -> None:
+        self.sink.append(ConfigIssue(message, self.account, field, cause))
+
+
+def _valid_address(value: object) -> TypeGuard[str]:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return False
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain and "." not in (domain[0], domain[-1]))
+
+
+def _account(
+    n: int,
+    entry: object,
+    seen: dict[str, int],
+    issues: list[ConfigIssue],
+    base_dir: Path | None,
+) -> Account | None:
+    """One [[account]] table; None (with an issue) when it has no usable email."""
+    dropped = _Reporter(f"account #{n}", issues)
+    if not isinstance(entry, dict):
+        dropped("account", "each account must be a table ([[account]])")
+        return None
+    email = entry.get("email")
+    if email is None or email == "":
+        dropped("email", "missing: every account needs its From address; ignored", _MISSING)
+        return None
+    if not _valid_address(email):
+        dropped("email", f"{_show(email)} is not an email address (name@domain); ignored")
+        return None
+    first = seen.setdefault(email.casefold(), n)
+    if first != n:
+        _Reporter(email, issues)("email", f"appears again as account #{n}; only #{first} is used")
+        return None
+
+    own: list[ConfigIssue] = []
+    issue = _Reporter(email, own)
+
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        issue(key, f"must be a non-empty string, not {_show(value)}")
+        return None
+
+    name = text("name")
+    provider = text("provider")
+    if provider is not None:
+        provider = provider.strip().lower()
+        known = _known_providers()
+        if known and provider not in known:
+            issue(
+                "provider",
+                f"unknown provider {_show(provider)}; leave it out to detect it from "
+                f"the domain, or use one of: {', '.join(sorted(known))}",
+            )
+            provider = None
+    tags_value = entry.get("tags", [])
+    tags: tuple[str, ...] = ()
+    if isinstance(tags_value, list) and all(isinstance(t, str) for t in tags_value):
+        tags = tuple(tags_value)
+    else:
+        issue("tags", f'must be a list of strings like ["acme"], not {_show(tags_value)}')
+    send_only = entry.get("send_only", False)
+    if not isinstance(send_only, bool):
+        issue("send_only", f"must be true or false, not {_show(send_only)}")
+        send_only = False
+    reply_address = entry.get("reply_address")
+    reply_ok = reply_address is None or _valid_address(reply_address)
+    if not reply_ok:
+        issue("reply_address", f"{_show(reply_address)} is not an email address (name@domain)")
+        reply_address = None
+    for where in secret_locations(entry):
+        issue(where, _SECRET_MESSAGE)
+
+    smtp = _server(Protocol.SMTP, entry, email, issue, base_dir)
+    imap_username = reply_address or email
+    imap_table = entry.get("imap")
+    if not reply_ok and isinstance(imap_table, dict) and "username" not in imap_table:
+        issue(
+            "imap.username",
+            "defaults to reply_address, which is not valid; fix reply_address or set imap.username",
+        )
+    imap = _server(Protocol.IMAP, entry, imap_username, issue, base_dir)
+    issues.extend(own)
+    return Account(
+        email=email,
+        name=name,
+        tags=tags,
+        provider=provider,
+        reply_address=reply_address,
+        send_only=send_only,
+        smtp=smtp,
+        imap=imap,
+        issues=tuple(own),
+    )
+
+
+_SECRET_MESSAGE = (
+    "passwords and tokens are never read from this file; remove it and store the secret in "
+    "the keyring (mailconsole asks for it) or set password_command"
+)
+_HINTS = {"ssl": "tls", "ssl/tls": "tls", "plain": "none", "plaintext": "none"}
+
+
+@functools.cache
+def _values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(m.value for m in enum)
+
+
+def _choice(
+    table: Mapping[str, Any], key: str, default: StrEnum, field: str, issue: _Reporter
+) -> str:
+    """One of an enum's values (any case), else the default with an issue naming the choices."""
+    value = table.get(key, default.value)
+    choices = _values(type(default))
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in choices:
+        return word
+    hint = (
+        f' (did you mean "{_HINTS[word]}"?)' if word in _HINTS and _HINTS[word] in choices else ""
+    )
+    listed = ", ".join(f'"{c}"' for c in choices)
+    issue(field, f"must be one of {listed}, not {_show(value)}{hint}")
+    return default.value
+
+
+def _server(
+    protocol: Protocol,
+    entry: Mapping[str, Any],
+    default_username: str,
+    issue: _Reporter,
+    base_dir: Path | None,
+) -> ServerSettings | None:
+    """[account.smtp] / [account.imap]: None when absent or without a host, else settings
+    (possibly with issues recorded, which fail that protocol's check at the `config` stage)."""
+    p = protocol.value
+    table = entry.get(p)
+    if table is None:
+        return None  # simply not configured
+    if not isinstance(table, dict):
+        issue(
+            f"{p}.host",
+            f"{p} must be a table ([account.{p}] with host, port, ...), not {_show(table)}",
+        )
+        return None
+
+    host = table.get("host")
+    host_ok = isinstance(host, str) and host.strip() != ""
+    if host is None or (isinstance(host, str) and not host_ok):
+        issue(f"{p}.host", f"missing: the server name, e.g. {_EXAMPLE_HOST[protocol]}", _MISSING)
+    elif not isinstance(host, str):
+        issue(f"{p}.host", f"must be a server name, not {_show(host)}")
+    elif problem := _host_problem(host):
+        issue(f"{p}.host", problem)
+
+    security = Security(_choice(table, "security", Security.TLS, f"{p}.security", issue))
+    port = DEFAULT_PORTS[protocol][security]
+    raw_port = table.get("port")
+    if raw_port is not None:
+        if _is_int(raw_port) and 1 <= raw_port <= 65535:
+            port = int(raw_port)
+        elif isinstance(raw_port, str) and raw_port.strip().isdigit():
+            issue(f"{p}.port", f"must be a number without quotes: port = {raw_port.strip()}")
+        else:
+            issue(f"{p}.port", f"must be a whole number from 1 to 65535, not {_show(raw_port)}")
+
+    def text(key: str, default: str | None, *, secret: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.strip():
+            return value
+        shown = "that value" if secret else _show(value)
+        issue(f"{p}.{key}", f"must be a non-empty string, not {shown}")
+        return default
+
+    username = text("username", default_username) or default_username
+    password_command = text("password_command", None, secret=True)
+    token_command = text("oauth2_token_command", None, secret=True)
+    mailbox = (text("mailbox", "INBOX") or "INBOX") if protocol is Protocol.IMAP else "INBOX"
+
+    auth = AuthMethod(_choice(table, "auth", AuthMethod.PASSWORD, f"{p}.auth", issue))
+    if auth is AuthMethod.OAUTH2 and token_command is None:
+        issue(
+            f"{p}.oauth2_token_command",
+            'auth = "oauth2" needs oauth2_token_command, the command that prints an access token',
+            _MISSING,
+        )
+
+    ca_file = text("tls_ca_file", None)
+    if ca_file is not None:
+        ca_path = Path(ca_file).expanduser()
+        if not ca_path.is_absolute() and base_dir is not None:
+            ca_path = base_dir / ca_path
+        if not ca_path.is_file():
+            issue(f"{p}.tls_ca_file", f"no such file: {ca_path}")
+        ca_file = str(ca_path)
+
+    if not host_ok:
+        return None
+    return ServerSettings(
+        protocol=protocol,
+        host=str(host),
+        port=port,
+        security=security,
+        username=username,
+        auth=auth,
+        password_command=password_command,
+        oauth2_token_command=token_command,
+        tls_ca_file=ca_file,
+        mailbox=mailbox,
+    )
+
+
+_EXAMPLE_HOST = {Protocol.SMTP: "smtp.gmail.com", Protocol.IMAP: "imap.gmail.com"}
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]+(%\w+)?$")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why a host value is malformed (a scheme, spaces, a path, a port), or None."""
+    if "://" in host:
+        scheme, _, rest = host.partition("://")
+        name = rest.split("/")[0]
+        return f"remove {_show(scheme + '://')}: host is the server name only, e.g. {_show(name)}"
+    if any(c.isspace() for c in host):
+        return f"must not contain spaces: {_show(host)}"
+    if "/" in host or "@" in host:
+        return f"must be a server name only, not {_show(host)}"
+    if ":" in host and not _IPV6.match(host):
+        name, _, port = host.rpartition(":")
+        port = port if port.isdigit() else "..."
+        return f"must not include the port; write host = {_show(name)} and port = {port}"
+    if len(host) > 253 or ".." in host or host.startswith((".", "-")):
+        return f"is not a valid server name: {_show(host)}"
+    return None
