@@ -156,6 +156,14 @@ VARIANT_IMAP = [
     ("unknown-no-reason", S.AUTH, "A1 NO sorry", None, C.AUTH_FAILED),
     ("mailbox-no-reason", S.MAILBOX, "A3 NO cannot do that", None, C.MAILBOX_UNAVAILABLE),
     ("bad-at-login", S.AUTH, "A1 BAD Error in IMAP command LOGIN: Invalid arguments.", None, C.PROTOCOL_ERROR),
+    ("busy-beats-login-failed", S.AUTH, "A1 NO Login failed: Server is too busy", None, C.SERVER_UNAVAILABLE),
+    ("maintenance-mode", S.AUTH, "A1 NO [ALERT] account is in maintenance mode", None, C.SERVER_UNAVAILABLE),
+    ("no-imap-access", S.AUTH, "A1 NO [AUTHENTICATIONFAILED] Your account does not have IMAP access.", None, C.PROTOCOL_DISABLED),
+    ("imap-access-denied", S.AUTH, "A1 NO [AUTHENTICATIONFAILED] IMAP access denied", None, C.PROTOCOL_DISABLED),
+    ("use-app-password", S.AUTH, "A1 NO authentication failed (2FA enabled, use application password)", None, C.APP_PASSWORD_REQUIRED),
+    ("french-failure", S.AUTH, "A1 NO \u00c9chec de l'authentification", None, C.AUTH_FAILED),
+    ("spanish-failure", S.AUTH, "A1 NO Autenticaci\u00f3n fallida", None, C.AUTH_FAILED),
+    ("chinese-failure", S.AUTH, "A1 NO \u767b\u5f55\u5931\u8d25", None, C.AUTH_FAILED),
 ]
 # fmt: on
 
@@ -241,6 +249,13 @@ VARIANT_SMTP: list[tuple[str, Stage, int | None, str, str | None, Cause]] = [
     ("no-service", S.GREETING, 554, "554 No SMTP service here", None, C.CONNECTION_REFUSED),
     ("helo-refused", S.EHLO, 502, "502 5.5.1 Unrecognized command.", None, C.PROTOCOL_ERROR),
     ("starttls-refused", S.STARTTLS, 502, "502 5.5.1 STARTTLS command not implemented", None, C.STARTTLS_UNAVAILABLE),
+    ("qq-authorization-code", S.AUTH, 535, "535 Error: Login fail. Please use the authorization code to log in.", None, C.APP_PASSWORD_REQUIRED),
+    ("ms-blocklist", S.AUTH, 550, "550 5.7.1 Unfortunately, messages from [203.0.113.5] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", None, C.CONNECTION_REFUSED),
+    ("ms-outgoing-limit", S.AUTH, 554, "554 5.7.0 Your message could not be sent. The limit on the number of allowed outgoing messages was exceeded. Try again later.", None, C.RATE_LIMITED),
+    ("mailbox-disabled", S.AUTH, 535, "535 5.7.8 Error: authentication failed: Mailbox is disabled", None, C.ACCOUNT_UNAVAILABLE),
+    ("user-suspended", S.AUTH, 550, "550 User suspended", None, C.ACCOUNT_UNAVAILABLE),
+    ("temp-system-problem", S.AUTH, 454, "454 4.7.0 Cannot authenticate due to temporary system problem. Try again later.", None, C.SERVER_UNAVAILABLE),
+    ("spamhaus-banner", S.GREETING, 554, "554 5.7.1 Service unavailable; Client host [203.0.113.5] blocked using zen.spamhaus.org", None, C.CONNECTION_REFUSED),
 ]
 # fmt: on
 
@@ -738,6 +753,7 @@ WEIRD: list[Failure] = [
     Failure(IMAP, S.AUTH, exc=_Unprintable()),
     Failure(IMAP, S.AUTH, exc=_cycle()),
     Failure("imap", "auth", "A1 NO [AUTHENTICATIONFAILED] x"),  # type: ignore[arg-type]
+    Failure("smtp", "greeting", "* OK IMAP4 ready"),  # type: ignore[arg-type]
 ]
 
 
@@ -752,6 +768,8 @@ def test_nothing_raises_and_huge_input_is_fast(failure: Failure) -> None:
 
 def test_classify_survives_even_an_invalid_failure() -> None:
     assert classify(Failure("pop3", "nowhere")) is C.UNKNOWN  # type: ignore[arg-type]
+    plain_strings = Failure("smtp", "greeting", "* OK IMAP4 ready")  # type: ignore[arg-type]
+    assert cause_of(plain_strings) is C.WRONG_SERVICE
 
 
 def test_random_replies_never_raise() -> None:

@@ -89,7 +89,11 @@ def provider_hint(failure: Failure) -> str | None:
 
 
 def read_evidence(failure: Failure, provider: str | None, table: RuleTable) -> Evidence:
-    protocol = Protocol(failure.protocol)
+    """The server's words (not the library's), codes, banner, capabilities and exception chain.
+
+    At the greeting stage the reply is the banner: each stands in for the other when missing.
+    """
+    protocol, stage = Protocol(failure.protocol), Stage(failure.stage)
     exceptions = exception_chain(failure.exc)
     reply = _server_reply(exceptions)
     server = "" if _library_words(failure.text, exceptions) else _as_text(failure.text)
@@ -98,15 +102,15 @@ def read_evidence(failure: Failure, provider: str | None, table: RuleTable) -> E
     text = _bounded(server if server.strip() else _exception_words(exceptions))
     smtp_code = _smtp_code(failure.smtp_code, reply, text, protocol)
     greeting = _bounded(_as_text(failure.greeting))
-    if not greeting.strip() and failure.stage is Stage.GREETING:
+    if not greeting.strip() and stage is Stage.GREETING:
         greeting = _with_code(_bounded(server), smtp_code)
-    elif not text.strip() and failure.stage is Stage.GREETING:
+    elif not text.strip() and stage is Stage.GREETING:
         text = greeting
     words = _CAPABILITY_LINE.sub("", _CAPABILITY_CODE.sub("[CAPABILITY]", text))
     known = provider.strip().lower() if isinstance(provider, str) and provider.strip() else None
     return Evidence(
         protocol=protocol,
-        stage=Stage(failure.stage),
+        stage=stage,
         provider=known or _hint(table, greeting, text),
         text=words,
         greeting=greeting,
