@@ -455,6 +455,13 @@ def test_microsoft_login_failed_with_oauth2_is_the_token_not_basic_auth() -> Non
     assert cause_of(failure, "microsoft365") is C.AUTH_FAILED
 
 
+def test_oauth_wording_depends_on_the_login_method() -> None:
+    password = Failure(IMAP, S.AUTH, "A1 NO Invalid OAuth request")
+    token = Failure(IMAP, S.AUTH, "A1 NO Invalid OAuth request", auth=AuthMethod.OAUTH2)
+    assert cause_of(password) is C.BASIC_AUTH_DISABLED
+    assert cause_of(token) is C.AUTH_FAILED
+
+
 @pytest.mark.parametrize(
     ("protocol", "text", "expected"),
     [
