@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,15 @@ from pathlib import Path
 
 from console.core import report
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
-from console.core.model import Account, AccountResult, ServerSettings, Settings
+from console.core.model import Account, AccountResult, Protocol, ServerSettings, Settings
+from console.core.providers.discovery import (
+    Discovery,
+    check_host,
+    discover,
+    discover_account,
+    fix_summary,
+)
+from console.core.providers.names import email_domain
 from console.core.runner import AccountFinished, Runner, RunnerEvent
 from console.core.secrets import SecretProvider, fetch_secret, store_password
 
@@ -86,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--concurrency", type=_positive_int, help="checks in flight at once")
     check.add_argument("--timeout", type=_positive_float, help="seconds for one check stage")
+    discover = sub.add_parser(
+        "discover",
+        help="find the server settings that answer, without sending any credential",
+        description="Try the standard port/security pairs of the account's host (or --host, the "
+        "provider's servers, or guessed hosts) and recommend one. Exit status: 0 a working pair "
+        "for every asked protocol, 2 not, 3 bad arguments.",
+    )
+    _add_common_options(discover, default=argparse.SUPPRESS)
+    discover.add_argument("email", metavar="EMAIL")
+    discover.add_argument("--host", help="try this server host instead of the account's")
+    discover.add_argument("--protocol", choices=("imap", "smtp"), default=None)
+    discover.add_argument("--format", choices=("table", "json"), default=None)
+    discover.add_argument(
+        "--timeout", type=_positive_float, default=5.0, help="seconds for one stage (default 5)"
+    )
     return parser
 
 
@@ -166,6 +190,76 @@ def cmd_check(args: argparse.Namespace, session: Session) -> int:
     return report.exit_code(results)
 
 
+def _discover_account(email: str, session: Session) -> Account | None:
+    """The account file's account for EMAIL, if any; only an explicit --config must be readable."""
+    path = session.config_path
+    try:
+        loaded = load_config(path or default_config_path())
+    except ConfigError as exc:
+        if path is not None:
+            raise UsageError(str(exc)) from exc
+        return None
+    wanted = email.strip().casefold()
+    return next((a for a in loaded.accounts if a.email.casefold() == wanted), None)
+
+
+def _discover_table(result: Discovery, account: Account | None) -> str:
+    lines: list[str] = []
+    for protocol in result.protocols:
+        best = result.best(protocol)
+        provider = result.providers.get(protocol)
+        lines.append(
+            f"{protocol.value.upper()} candidates" + (f" ({provider})" if provider else "")
+        )
+        lines.append(
+            f"    {'SERVER':<30} {'SECURITY':<9} {'RESULT':<21} {'TLS':<8} {'LOGIN':<12} MS"
+        )
+        for c in result.ranked(protocol):
+            mark = "*" if c is best else " "
+            text = report.plain(c.message or c.greeting or "", keep_newlines=False)[:70]
+            lines.append(
+                f"  {mark} {report.plain(c.address):<30} {c.security.value:<9} "
+                f"{'ok' if c.ok else str(c.cause):<21} {c.tls_version or '-':<8} "
+                f"{c.login or '-':<12} {c.elapsed_ms}  {text}".rstrip()
+            )
+        current = account.settings_for(protocol) if account else None
+        lines += [report.plain(fix_summary(protocol, result, current)), ""]
+    if result.not_contacted:
+        lines.append("not contacted (outside this session): " + ", ".join(result.not_contacted))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def cmd_discover(args: argparse.Namespace, session: Session) -> int:
+    """Probe candidate servers without credentials; recommend the pair that answers."""
+    if email_domain(args.email) is None:
+        raise UsageError(f"{args.email!r} is not an email address")
+    if args.host is not None:
+        try:
+            check_host(args.host)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    account = _discover_account(args.email, session)
+    protocol = Protocol(args.protocol) if args.protocol else None
+    if protocol is None and account is not None and account.send_only:
+        protocol = Protocol.SMTP  # a send-only relay has no IMAP server to find
+    allowed = session.allowed_hosts
+    if account is not None:
+        run = discover_account(
+            account, protocol, host=args.host, timeout=args.timeout, allowed_hosts=allowed
+        )
+    else:
+        run = discover(
+            args.email, protocol, host=args.host, timeout=args.timeout, allowed_hosts=allowed
+        )
+    result = asyncio.run(run)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(account), indent=2) + "\n")
+    else:
+        sys.stdout.write(_discover_table(result, account))
+    return 0 if all(result.best(p) for p in result.protocols) else 2
+
+
 def cmd_tui(session: Session) -> int:
     from console.ui.app import MailConsoleApp
 
@@ -208,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open_session(args) as session:
             if args.command == "check":
                 return cmd_check(args, session)
+            if args.command == "discover":
+                return cmd_discover(args, session)
             return cmd_tui(session)
     except UsageError as exc:
         sys.stderr.write(f"mailconsole: {report.plain(str(exc))}\n")
