@@ -160,7 +160,7 @@ class Discovery:
         """One discovery from per-protocol runs (an account's IMAP and SMTP sides)."""
         return cls(
             email=parts[0].email if parts else "",
-            protocols=tuple(p for part in parts for p in part.protocols),
+            protocols=tuple(dict.fromkeys(p for part in parts for p in part.protocols)),
             candidates=tuple(c for part in parts for c in part.candidates),
             providers={k: v for part in parts for k, v in part.providers.items()},
             not_contacted=tuple(dict.fromkeys(h for part in parts for h in part.not_contacted)),
@@ -473,34 +473,56 @@ async def discover_account(
     allowed_hosts: Iterable[str] | None = None,
 ) -> Discovery:
     """`discover` for a configured account: its hosts (or `host`), its own port in both modes
-    first, its CA file, its provider; IMAP for the reply mailbox. Sides run in parallel."""
+    first, its CA file, its provider; IMAP for the reply mailbox. Sides run in parallel.
+
+    When nothing on the account's own host works (a typo, a dead server), the provider's
+    published servers are tried next, so they rank after the configured host.
+    """
     protocols = (protocol,) if protocol is not None else (Protocol.IMAP, Protocol.SMTP)
     allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+    if host is not None:
+        check_host(host)
+    common: dict[str, Any] = {
+        "timeout": timeout,
+        "local_addr": local_addr,
+        "ports": ports,
+        "concurrency": concurrency,
+        "allowed_hosts": allowed,
+    }
 
     async def side(p: Protocol) -> Discovery:
         settings = account.settings_for(p)
         address = (account.reply_address or account.email) if p is Protocol.IMAP else account.email
-        target = host if host is not None else (settings.host if settings else None)
+        provider = resolve_provider(account, p)
+        own = settings.host if settings and _valid_host(settings.host) else None
+        target = host if host is not None else own
         extra: PortPairs | None = None
         if settings is not None and target is not None and _same_host(target, settings.host):
             others = [s for s in (Security.TLS, Security.STARTTLS) if s is not settings.security]
             extra = {p: [(settings.port, settings.security)] + [(settings.port, s) for s in others]}
-        return await discover(
-            address,
-            p,
-            host=target,
-            provider=resolve_provider(account, p),
-            timeout=timeout,
-            ca_file=settings.tls_ca_file if settings else None,
-            local_addr=local_addr,
-            ports=ports,
-            extra_ports=extra,
-            concurrency=concurrency,
-            allowed_hosts=allowed,
+        ca_file = settings.tls_ca_file if settings else None
+        found = await discover(
+            address, p, host=target, provider=provider, ca_file=ca_file, extra_ports=extra, **common
         )
+        if host is not None or target is None or found.best(p) is not None or provider is None:
+            return found
+        published = {t.host for t in _published(get_provider(provider), address, p)}
+        if not published or normalize_name(target) in published:
+            return found  # the provider's servers were tried already, or it has none
+        fallback = await discover(address, p, provider=provider, **common)
+        both = Discovery.combine([found, fallback])
+        return replace(both, elapsed_ms=found.elapsed_ms + fallback.elapsed_ms)
 
     parts = await asyncio.gather(*(side(p) for p in protocols))
     return replace(Discovery.combine(parts), email=account.email)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        check_host(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_host(a: str, b: str) -> bool:
