@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import socket
@@ -35,6 +37,7 @@ EMAIL = "alice@acme.example"
 SENTINEL = "S3ntinel-never-sent"
 TLS, STARTTLS, NONE = Security.TLS, Security.STARTTLS, Security.NONE
 IMAP, SMTP = Protocol.IMAP, Protocol.SMTP
+HOSTILE_GREETING = "* OK lab \x1b[31mred\x1b[0m \x9b2J [/] ready\x07"
 SILENT = ImapScenario(security=STARTTLS, hostile=Hostile(action=Action.SILENT))
 
 
@@ -384,7 +387,7 @@ def write_account(path: Path, ca: Path, imap: tuple[int, str], smtp: tuple[int, 
 
 async def test_cli_names_the_working_pair_for_a_configured_account(tmp_path: Path) -> None:
     async with Lab() as lab:
-        imap = await lab.start(ImapScenario(security=STARTTLS))
+        imap = await lab.start(ImapScenario(security=STARTTLS, greeting=HOSTILE_GREETING))
         smtp = await lab.start(SmtpScenario(security=STARTTLS))
         config = write_account(
             tmp_path / "accounts.toml", lab.ca.ca_file, (imap.port, "tls"), (smtp.port, "starttls")
@@ -396,6 +399,8 @@ async def test_cli_names_the_working_pair_for_a_configured_account(tmp_path: Pat
             "(your account says tls: that is a port/security mismatch)"
         ) in out
         assert f"* {HOST}:{imap.port}" in out
+        assert "lab \\x1b[31mred" in out  # the server's text, shown plain
+        assert not {"\x1b", "\x9b", "\x07"} & set(out + err)
         assert "SMTP: your account's settings" in out
 
         code, out, err = await run_cli(
@@ -415,6 +420,8 @@ async def test_cli_names_the_working_pair_for_a_configured_account(tmp_path: Pat
         assert first["ok"] is True and first["security"] == "starttls"
         assert {"cause", "stage", "message", "tls_version", "login", "elapsed_ms"} <= set(first)
         assert SENTINEL not in out + err
+        assert "\x1b[31m" in first["greeting"]  # verbatim in JSON (escaped by the encoder)
+        assert "\x1b" not in out
         assert_nothing_sent(imap, smtp)
 
 
@@ -429,3 +436,16 @@ async def test_cli_exit_status_two_when_nothing_works_and_three_on_bad_arguments
         code, out, err = await run_cli(*args)
         assert code == 3, (args, out, err)
         assert out == ""
+
+
+def test_cli_demo_finds_the_fix_for_the_demo_account_with_the_wrong_security() -> None:
+    from console.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["discover", "ivan@tyrell.example", "--demo", "--protocol", "imap"])
+    assert code == 0
+    doc = json.loads(out.getvalue())
+    assert doc["imap"]["fix"] == {"security": "starttls"}
+    assert doc["imap"]["account"]["security"] == "tls"
+    assert {c["host"] for c in doc["imap"]["candidates"]} == {HOST}
