@@ -41,8 +41,8 @@ async def test_quit_with_200_checks_in_flight_is_prompt_and_leaves_nothing_behin
             await pilot.pause()
             screen = main_screen(app)
             assert screen.scheduler.running == ACCOUNTS
-            assert row(app, "user000@silent.example")[1] == "⟳ checking"
-            assert row(app, "user199@silent.example")[3].startswith("⟳ ")  # queued or a stage
+            assert row(app, "user000@silent.example")["state"] == "⟳ checking"
+            assert row(app, "user199@silent.example")["imap"].startswith("⟳ ")  # queued or a stage
             started = time.monotonic()
             await pilot.press("q")
         elapsed = time.monotonic() - started

@@ -12,6 +12,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from console.lab import LAB_USER, LabServer
 from console.ui.app import MailConsoleApp
+from console.ui.cells import COLUMN_KEYS
 from console.ui.screens.main import MainScreen
 
 
@@ -85,11 +86,13 @@ async def settle(app: MailConsoleApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-def row(app: MailConsoleApp, email: str) -> list[str]:
-    """The cells of an account's row, as shown."""
-    return [cell.plain for cell in main_screen(app).table.get_row(email)]
+def row(app: MailConsoleApp, email: str) -> dict[str, str]:
+    """The cells of an account's row as shown, by column key (state, account, cause, imap, ...)."""
+    cells = main_screen(app).table.get_row(email)
+    return {key: cell.plain for key, cell in zip(COLUMN_KEYS, cells, strict=True)}
 
 
 def shown_emails(app: MailConsoleApp) -> list[str]:
     table = main_screen(app).table
-    return [str(table.get_row_at(i)[2].plain) for i in range(table.row_count)]
+    column = COLUMN_KEYS.index("account")
+    return [str(table.get_row_at(i)[column].plain) for i in range(table.row_count)]

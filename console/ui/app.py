@@ -21,6 +21,7 @@ from console.core.runner import Runner
 from console.core.secrets import SecretProvider, fetch_secret, store_password
 from console.ui.cells import Palette
 from console.ui.checks import RunnerFactory
+from console.ui.keys import MAIN_BINDINGS
 from console.ui.prefs import Prefs, load_prefs, save_prefs
 from console.ui.screens.help import FILTER_HELP, HelpScreen, binding_rows
 from console.ui.screens.main import MainScreen
@@ -186,7 +187,7 @@ class MailConsoleApp(App[None]):
         def keys(key: str) -> str:
             return self.get_key_display(Binding(key, ""))
 
-        main = [b for b in MainScreen.BINDINGS if isinstance(b, Binding)]
+        main = MAIN_BINDINGS
         sections = [
             (
                 "Accounts table",

@@ -53,15 +53,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("mark", " ", 1),
     Column("state", "State", 14),
     Column("account", "Account", 26),
-    Column("imap", "IMAP (replies)", 22),
-    Column("smtp", "SMTP (sending)", 22),
     Column("cause", "Cause", 36),
+    Column("imap", "IMAP (replies)", 26),
+    Column("smtp", "SMTP (sending)", 26),
     Column("who", "Name / tags", 24),
     Column("checked", "Checked", 9, right=True),
     Column("latency", "Latency", 9, right=True),
 )
-"""Fixed widths: a live table must never re-measure columns (library-facts 4.8). IMAP comes
-before SMTP: a conditional account is an IMAP problem, and at 80 columns it stays in view."""
+"""Fixed widths: a live table must never re-measure columns (library-facts 4.8). The order puts
+what a person acts on first: at 80 columns state, account and cause stay in view; IMAP comes
+before SMTP because a conditional account is an IMAP problem."""
 
 ACCOUNT_WIDTH = (16, 34)
 """The account column fits the longest email within these bounds (set when the rows are built)."""

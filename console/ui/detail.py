@@ -36,18 +36,42 @@ _STATUS_STYLE: Mapping[Status, str] = {
     Status.MISSING: _FAILED,
     Status.NA: _MUTED,
 }
-_DETAIL_ROOM = 56
-"""A step's detail is cut to this length in the ladder; the full reply is shown in the problem."""
+_LADDER_LEFT = 24
+"""Columns before a step's detail in the ladder (mark, stage, elapsed); the detail gets the rest."""
 
 Part = Content | str | tuple[str, str]
 
 
-def _line(*parts: Part) -> Content:
-    return Content.assemble(*parts, "\n")
+class Page:
+    """Lines for a pane of a known width; list items wrap with a hanging indent."""
+
+    def __init__(self, width: int) -> None:
+        self.width = max(24, width)
+        self._parts: list[Content] = []
+
+    def line(self, *parts: Part) -> None:
+        self._parts.append(Content.assemble(*parts, "\n"))
+
+    def blank(self) -> None:
+        self._parts.append(Content("\n"))
+
+    def item(self, marker: Part, *body: Part) -> None:
+        """`marker` then `body`; continuation lines start under the body, not under the marker."""
+        lead = Content.assemble(marker)
+        indent = lead.cell_length
+        lines = Content.assemble(*body).wrap(max(8, self.width - indent))
+        pad = Content(" " * indent)
+        for number, text in enumerate(lines or [Content("")]):
+            self._parts.append(Content.assemble(lead if number == 0 else pad, text, "\n"))
+
+    def content(self) -> Content:
+        return Content.assemble(*self._parts)
 
 
-def _one_line(text: str, room: int = _DETAIL_ROOM) -> str:
+def _one_line(text: str, room: int) -> str:
     flat = " ".join(text.split())
+    if room <= 1:
+        return ""
     return flat if len(flat) <= room else flat[: room - 1] + "…"
 
 
@@ -58,132 +82,111 @@ def _failed(result: CheckResult | None) -> bool:
 # -- sections ---------------------------------------------------------------------------------
 
 
-def header(entry: Entry, now: datetime) -> Content:
+def header(page: Page, entry: Entry, now: datetime) -> None:
+    """Who, the state in one line (with warm-up and age), the reply address when it differs."""
     account = entry.account
     state = entry.state
-    parts: list[Content] = [_line((account.email, "bold"))]
     who = [account.name or "", *(f"#{t}" for t in account.tags)]
     if account.provider:
         who.append(f"provider: {account.provider}")
-    if any(who):
-        parts.append(_line((" ".join(w for w in who if w), _MUTED)))
+    page.item((account.email, "bold"), ("  " + " ".join(w for w in who if w), _MUTED))
     if account.reply_address:
-        parts.append(_line(("replies arrive at ", _MUTED), account.reply_address))
-    parts.append(_line((f"{STATE_GLYPHS[state]} {state.value}", _STATE_STYLE[state])))
-    shown = entry.settled_state if state is State.CHECKING else state
-    meaning = knowledge.state_meaning(shown)
-    if state is State.CHECKING and entry.result is not None:
-        meaning = f"Last result: {shown.value}. {meaning}"
-    if meaning:
-        parts.append(_line(meaning))
+        page.item(("replies arrive at ", _MUTED), account.reply_address)
+    parts: list[Part] = [(f"{STATE_GLYPHS[state]} {state.value}", _STATE_STYLE[state])]
     if entry.result is not None:
         ready = entry.result.warmup_ready
-        why = "" if ready else " (it needs working SMTP and IMAP, or a send-only relay)"
-        parts.append(
-            _line(
-                ("Warm-up: ", "bold"),
-                (
-                    "ready" if ready else "not ready",
-                    _STATUS_STYLE[Status.OK if ready else Status.FAILED],
-                ),
-                why,
-            )
-        )
-        parts.append(_line((f"Last checked {relative_time(entry.result.checked_at, now)}", _MUTED)))
-    return Content.assemble(*parts)
+        style = _STATUS_STYLE[Status.OK if ready else Status.FAILED]
+        parts += [(" · warm-up ", _MUTED), ("ready" if ready else "not ready", style)]
+        parts.append((f" · checked {relative_time(entry.result.checked_at, now)}", _MUTED))
+    page.item(*parts)
 
 
-def problem(result: CheckResult, account: Account) -> Content:
+def meaning(page: Page, entry: Entry) -> None:
+    """What the state means for campaigns, and why warm-up is (not) ready."""
+    state = entry.state
+    shown = entry.settled_state if state is State.CHECKING else state
+    text = knowledge.state_meaning(shown)
+    if state is State.CHECKING and entry.result is not None:
+        text = f"Last result: {shown.value}. {text}"
+    if text:
+        page.item("", text)
+    if entry.result is not None and not entry.result.warmup_ready:
+        page.item(("Warm-up needs working SMTP and IMAP (or a send-only relay).", _MUTED))
+
+
+def problem(page: Page, result: CheckResult, account: Account) -> None:
     """One failed protocol: the cause, what it means, the fix, and the server's own words."""
     name = result.protocol.value.upper()
-    parts: list[Content] = []
     if result.cause is None:
-        parts.append(_line((f"✕ {name} failed", _FAILED)))
+        page.line((f"✕ {name} failed", _FAILED))
     else:
-        advice = knowledge.explain(
-            result.cause, result.protocol, knowledge.provider_for(account, result.protocol)
-        )
+        provider = knowledge.provider_for(account, result.protocol)
+        advice = knowledge.explain(result.cause, result.protocol, provider)
         where = f" at {result.stage.value}" if result.stage else ""
-        parts.append(_line((f"✕ {name}: {advice.title}", _FAILED)))
-        parts.append(_line((f"  cause {result.cause.value}{where}", _MUTED)))
+        page.line((f"✕ {name}: {advice.title}", _FAILED))
+        page.line((f"  cause {result.cause.value}{where}", _MUTED))
         if advice.transient:
-            parts.append(_line(("  Temporary: retrying later may help.", _MUTED)))
+            page.line(("  Temporary: retrying later may help.", _MUTED))
         if advice.explanation:
-            parts.append(_line(advice.explanation))
+            page.item("", advice.explanation)
         if advice.consequences:
-            parts.append(_line(("What it means", "bold")))
+            page.line(("What it means", "bold"))
             for consequence in advice.consequences:
-                parts.append(_line("  • ", consequence))
+                page.item("  • ", consequence)
         if advice.fix:
-            parts.append(_line(("How to fix it", "bold")))
+            page.line(("How to fix it", "bold"))
             for number, step in enumerate(advice.fix, 1):
-                parts.append(_line(f"  {number}. ", step))
+                page.item(f"  {number}. ", step)
         for link in advice.links:
-            parts.append(_line(("  → ", _MUTED), link))
+            page.item(("  → ", _MUTED), link)
     if result.message:
-        parts.append(_line(("The server said, exactly:", "bold")))
+        page.line(("The server said, exactly:", "bold"))
         for text_line in result.message.splitlines() or [result.message]:
-            parts.append(_line("  ", text_line))
-    return Content.assemble(*parts)
+            page.item("  ", text_line)
 
 
 def ladder(
-    protocol: Protocol, result: CheckResult | None, live_stage: Stage | None, in_flight: bool
-) -> Content:
+    page: Page,
+    protocol: Protocol,
+    result: CheckResult | None,
+    live_stage: Stage | None,
+    in_flight: bool,
+) -> None:
     """Every rung of the ladder: done ✓, failed ✕ (marked ▶), not reached or not needed ·."""
-    done = (
-        {step.stage: step for step in result.steps} if result is not None and not in_flight else {}
-    )
-    failed_stage = result.stage if _failed(result) and not in_flight else None
-    parts: list[Content] = []
+    settled = result is not None and not in_flight
+    done = {step.stage: step for step in result.steps} if result is not None and settled else {}
+    failed_stage = result.stage if settled and _failed(result) else None
+    room = page.width - _LADDER_LEFT
     for stage in LADDERS[protocol]:
         step = done.get(stage)
         label = f"{stage.value:<11}"
         if in_flight and stage == live_stage:
-            parts.append(_line(("  ⟳ ", "$state-checking"), (label, "bold")))
+            page.line(("  ⟳ ", "$state-checking"), (label, "bold"))
         elif step is None:
-            parts.append(_line(("  · ", _MUTED), (label.rstrip(), _MUTED)))
-        elif step.ok:
-            elapsed = format_ms(step.elapsed_ms) if step.elapsed_ms else ""
-            parts.append(
-                _line(
-                    ("  ✓ ", "$state-connected"),
-                    label,
-                    (f"{elapsed:>8} ", _MUTED),
-                    _one_line(step.detail),
-                )
-            )
+            page.line(("  · ", _MUTED), (label.rstrip(), _MUTED))
         else:
             elapsed = format_ms(step.elapsed_ms) if step.elapsed_ms else ""
-            parts.append(
-                _line(
-                    ("▶ ✕ ", _FAILED),
-                    (label, _FAILED),
-                    (f"{elapsed:>8} ", _MUTED),
-                    _one_line(step.detail),
-                )
+            mark: tuple[str, str] = ("  ✓ ", "$state-connected") if step.ok else ("▶ ✕ ", _FAILED)
+            page.line(
+                mark,
+                (label, "" if step.ok else _FAILED),
+                (f"{elapsed:>8} ", _MUTED),
+                _one_line(step.detail, room),
             )
     if failed_stage is not None and failed_stage not in done:
-        parts.append(_line(("▶ ✕ ", _FAILED), f"failed at {failed_stage.value}"))
-    return Content.assemble(*parts)
+        page.line(("▶ ✕ ", _FAILED), f"failed at {failed_stage.value}")
 
 
-def facts(result: CheckResult, mailbox: str = "INBOX") -> Content:
+def facts(page: Page, result: CheckResult, mailbox: str) -> None:
     """The facts worth a glance (TLS, certificate, IDLE, mailbox size, quota) and warnings."""
     f = result.facts
-    parts: list[Content] = []
     items: list[str] = []
     if "tls_version" in f:
         items.append(f"TLS {f['tls_version']}")
     if "cert_not_after" in f:
-        until = str(f["cert_not_after"])[:10]
         left = f.get("cert_days_left")
-        items.append(
-            f"certificate valid until {until}" + (f" ({left} days)" if left is not None else "")
-        )
-    if items:
-        parts.append(_line(("  ", ""), (" · ".join(items), _MUTED)))
-    items = []
+        days = f" ({left} days)" if left is not None else ""
+        items.append(f"certificate valid until {str(f['cert_not_after'])[:10]}{days}")
     if "auth_mechanisms" in f:
         items.append("AUTH " + _fact(f["auth_mechanisms"]))
     if "idle" in f:
@@ -196,10 +199,9 @@ def facts(result: CheckResult, mailbox: str = "INBOX") -> Content:
             quota += f" ({f['quota_used_kb']} of {f['quota_limit_kb']} KiB)"
         items.append(quota)
     if items:
-        parts.append(_line(("  ", ""), (" · ".join(items), _MUTED)))
+        page.item("  ", (" · ".join(items), _MUTED))
     for warning in result.warnings:
-        parts.append(_line(("  ⚠ ", "bold $warning"), warning))
-    return Content.assemble(*parts)
+        page.item(("  ⚠ ", "bold $warning"), warning)
 
 
 def _fact(value: FactValue) -> str:
@@ -210,7 +212,7 @@ def _fact(value: FactValue) -> str:
     return str(value)
 
 
-def protocol_section(entry: Entry, protocol: Protocol) -> Content:
+def protocol_section(page: Page, entry: Entry, protocol: Protocol) -> None:
     """One protocol: where it connects, its outcome, the ladder and the facts."""
     account = entry.account
     settings = account.settings_for(protocol)
@@ -226,57 +228,55 @@ def protocol_section(entry: Entry, protocol: Protocol) -> Content:
         if _failed(result) and result.stage is not None:
             word = f"failed at {result.stage.value}"
         outcome = (f"{STATUS_GLYPHS[result.status]} {word}", _STATUS_STYLE[result.status])
-    parts: list[Content] = [_line((f"{protocol.value.upper()} ", _HEADING), where, "  ", outcome)]
+    page.item((f"{protocol.value.upper()} ", _HEADING), where, "  ", outcome)
     if settings is not None:
-        login = f"  login {settings.username}"
+        login = f"login {settings.username}"
         if protocol is Protocol.IMAP:
             login += f" · mailbox {settings.mailbox}"
-        parts.append(_line((login, _MUTED)))
+        page.item("  ", (login, _MUTED))
     if result is not None and result.status is Status.NA and not in_flight:
-        parts.append(_line(("  send-only account: there is no IMAP server to check", _MUTED)))
-        return Content.assemble(*parts)
-    parts.append(ladder(protocol, result, entry.stages.get(protocol), in_flight))
+        page.line(("  send-only account: there is no IMAP server to check", _MUTED))
+        return
+    ladder(page, protocol, result, entry.stages.get(protocol), in_flight)
     if result is not None and not in_flight:
-        parts.append(facts(result, settings.mailbox if settings is not None else "INBOX"))
-    return Content.assemble(*parts)
+        facts(page, result, settings.mailbox if settings is not None else "INBOX")
 
 
-def checklist(entry: Entry) -> Content:
+def checklist(page: Page, entry: Entry) -> None:
     if entry.account.send_only and entry.account.imap is None:
-        return Content("")
-    parts: list[Content] = [_line(("Reply tracking checklist", _HEADING))]
+        return
+    page.line(("Reply tracking checklist", _HEADING))
     for item in knowledge.reply_tracking_checklist():
-        parts.append(_line("  □ ", item))
-    return Content.assemble(*parts)
+        page.item("  □ ", item)
 
 
-def detail_content(entry: Entry, now: datetime) -> Content:
-    """Everything the pane shows for one account, top to bottom."""
-    blank = Content("\n")
-    sections: list[Content] = [header(entry, now)]
+def detail_content(entry: Entry, now: datetime, width: int = 80) -> Content:
+    """Everything the pane shows for one account, top to bottom, wrapped to `width`."""
+    page = Page(width)
+    header(page, entry, now)
     for protocol in (Protocol.SMTP, Protocol.IMAP):
         result = entry.check_for(protocol)
         if result is not None and _failed(result) and protocol not in entry.stages:
-            sections += [blank, problem(result, entry.account)]
+            page.blank()
+            problem(page, result, entry.account)
+    page.blank()
+    meaning(page, entry)
     for protocol in (Protocol.SMTP, Protocol.IMAP):
-        sections += [blank, protocol_section(entry, protocol)]
-    sections += [blank, checklist(entry)]
-    return Content.assemble(*sections)
+        page.blank()
+        protocol_section(page, entry, protocol)
+    page.blank()
+    checklist(page, entry)
+    return page.content()
 
 
-def form_test_content(entry: Entry) -> Content:
+def form_test_content(entry: Entry, width: int = 80) -> Content:
     """The result of "test before save": the IMAP problem (if any) and its ladder."""
+    page = Page(width)
     result = entry.check_for(Protocol.IMAP)
-    parts: list[Content] = [_line(("Test of the values in the form (not saved yet)", _HEADING))]
+    page.line(("Test of the values in the form (not saved yet)", _HEADING))
     if result is not None and _failed(result):
-        parts.append(problem(result, entry.account))
+        problem(page, result, entry.account)
     elif result is not None and result.ok:
-        parts.append(
-            _line(("✓ IMAP works with these settings. ctrl+s saves them.", "bold $state-connected"))
-        )
-    parts.append(protocol_section(entry, Protocol.IMAP))
-    return Content.assemble(*parts)
-
-
-def empty_content(message: str) -> Content:
-    return Content(message)
+        page.line(("✓ IMAP works with these settings. ctrl+s saves them.", "bold $state-connected"))
+    protocol_section(page, entry, Protocol.IMAP)
+    return page.content()

@@ -70,7 +70,7 @@ def default_theme_dirs() -> tuple[Path, ...]:
 
 def _colour(path: Path, key: str, value: object) -> str:
     if not isinstance(value, str):
-        raise ThemeFileError(f'{path}: {key} must be a colour string like "#5e9ed6"')
+        raise ThemeFileError(f"{path}: {key} must be a colour: hex, rgb(...) or a colour name")
     try:
         Color.parse(value)
     except ColorParseError:

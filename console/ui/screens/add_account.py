@@ -82,11 +82,11 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
         color: $text-muted;
         padding: 0 0 0 16;
     }
-    AddAccountScreen #add-buttons {
+    AddAccountScreen #actions {
         height: auto;
         margin: 1 0 0 0;
     }
-    AddAccountScreen #add-buttons Button {
+    AddAccountScreen #actions Button {
         margin: 0 1 0 0;
     }
     """
@@ -162,7 +162,7 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
                         placeholder="stored in the keyring; empty: set up later",
                     ),
                 )
-            with Horizontal(id="add-buttons"):
+            with Horizontal(id="actions"):
                 yield Button("Add ^s", id="add", variant="primary", compact=True)
                 yield Button("Cancel esc", id="cancel", compact=True)
 

@@ -134,9 +134,8 @@ class EditFlow:
             return await base(asked)
 
         self._testing = self.screen.scheduler.test_settings(candidate, Protocol.IMAP, secrets)
-        self.screen.pane.show_form_result(
-            Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
-        )
+        testing = Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
+        self.screen.pane.show_form_result(lambda _width: testing)
 
     def _show_test(self, worker: Worker[object]) -> None:
         editor = self.editor
@@ -144,7 +143,8 @@ class EditFlow:
             return
         self._testing = None
         if worker.state is WorkerState.ERROR:
-            self.screen.pane.show_form_result(Content(f"The test could not run: {worker.error}"))
+            failed = Content(f"The test could not run: {worker.error}")
+            self.screen.pane.show_form_result(lambda _width: failed)
             return
         result = worker.result
         entry = self.screen.board.get(editor.email)
@@ -153,7 +153,7 @@ class EditFlow:
         form = editor.values()
         candidate = account_from_form(entry.account, form)
         shown = Entry(candidate, result=entry.result, fresh={Protocol.IMAP: result})
-        self.screen.pane.show_form_result(detail.form_test_content(shown))
+        self.screen.pane.show_form_result(lambda width: detail.form_test_content(shown, width))
 
     def save(self) -> None:
         """ctrl+s: password to the keyring, changed keys to the file, then a re-test."""

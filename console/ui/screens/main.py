@@ -13,11 +13,10 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
@@ -30,6 +29,7 @@ from console.ui.board import Board, Entry
 from console.ui.cells import Palette, column_widths, leading_failure
 from console.ui.checks import FORM_GROUP, GROUP, CheckScheduler, RunnerFactory
 from console.ui.filtering import FilterError, Query, parse_query
+from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
 from console.ui.screens.editing import EditFlow, StoreSecret
@@ -41,7 +41,6 @@ from console.ui.widgets.summary_bar import SummaryBar
 
 Clock = Callable[[], datetime]
 TICK_SECONDS = 5.0
-FILTER_DEBOUNCE = 0.15
 
 
 class MainScreen(Screen[None]):
@@ -50,109 +49,7 @@ class MainScreen(Screen[None]):
         (120, "-wide"),
     ]
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "slash",
-            "filter",
-            "Filter",
-            id="table.filter",
-            tooltip="Filter: words, state:, tag:, cause:, provider:, imap:/smtp: (see below)",
-        ),
-        Binding("escape", "clear_filter", "Clear filter", id="table.clear-filter"),
-        Binding(
-            "s",
-            "cycle_sort",
-            "Sort",
-            id="table.sort",
-            tooltip="Sort by the next column (a header click sorts by that column)",
-        ),
-        Binding(
-            "enter",
-            "focus_detail",
-            "Detail",
-            id="table.detail",
-            show=False,
-            tooltip="Move to the detail pane (arrows scroll it; esc or tab comes back)",
-        ),
-        Binding(
-            "space",
-            "toggle_select",
-            "Select",
-            id="table.select",
-            show=False,
-            tooltip="Select or unselect the highlighted account (r re-tests the selection)",
-        ),
-        Binding(
-            "r",
-            "retest",
-            "Re-test",
-            id="table.retest",
-            tooltip="Re-test the selected accounts, or the highlighted one",
-        ),
-        Binding(
-            "R", "retest_all", "Re-test all", id="table.retest-all", tooltip="Re-test every account"
-        ),
-        Binding(
-            "e",
-            "edit",
-            "Edit",
-            id="table.edit",
-            tooltip="Edit the highlighted account's IMAP settings in the detail pane",
-        ),
-        Binding(
-            "a",
-            "add",
-            "Add",
-            id="table.add",
-            show=False,
-            tooltip="Add an account (email first; the provider fills the servers)",
-        ),
-        Binding(
-            "d",
-            "delete",
-            "Delete",
-            id="table.delete",
-            show=False,
-            tooltip="Delete the highlighted account from the file (asks first)",
-        ),
-        Binding(
-            "v",
-            "toggle_detail",
-            "Pane",
-            id="table.toggle-pane",
-            show=False,
-            tooltip="Show or hide the detail pane",
-        ),
-        Binding(
-            "ctrl+r",
-            "reload",
-            "Reload file",
-            id="table.reload",
-            show=False,
-            tooltip="Read the account file again from disk",
-        ),
-        Binding(
-            "ctrl+t",
-            "test_form",
-            "Test",
-            id="editor.test",
-            tooltip="Test the values in the form with the full IMAP ladder, without saving",
-        ),
-        Binding(
-            "ctrl+s",
-            "save_form",
-            "Save",
-            id="editor.save",
-            tooltip="Save the changed fields (password to the keyring) and re-test",
-        ),
-        Binding(
-            "escape",
-            "cancel_edit",
-            "Cancel",
-            id="editor.cancel",
-            tooltip="Close the form without saving",
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(MAIN_BINDINGS)
 
     def __init__(
         self,
@@ -177,7 +74,6 @@ class MainScreen(Screen[None]):
         self.sort_order = SortOrder()
         self._check_on_start = check_on_start
         self._palette: Palette | None = None
-        self._filter_timer: Timer | None = None
         self.scheduler = CheckScheduler(
             self,
             settings=loaded.settings if loaded else Settings(),
@@ -276,7 +172,7 @@ class MainScreen(Screen[None]):
 
     def refresh_summary(self) -> None:
         summary = self.query_one(SummaryBar)
-        summary.update_counts(self.board.counts(), self.board.in_flight(), len(self.board))
+        summary.update_counts(self.board.counts(), self.board.in_flight())
         title = f"Accounts {self.table.row_count}"
         if self.table.row_count != len(self.board):
             title += f" of {len(self.board)}"
@@ -294,7 +190,8 @@ class MainScreen(Screen[None]):
         if pane.editor is not None:
             return
         if self.loaded is None:
-            pane.show(None, detail.empty_content(self.load_error or ""))
+            error = Content(self.load_error or "")
+            pane.show(None, lambda _width: error)
             return
         email = self.table.cursor_email
         entry = self.board.get(email) if email else None
@@ -304,9 +201,10 @@ class MainScreen(Screen[None]):
                 if not len(self.board)
                 else ("No account matches the filter. Press esc to clear it.")
             )
-            pane.show(None, detail.empty_content(message))
+            pane.show(None, lambda _width: Content(message))
             return
-        pane.show(email, detail.detail_content(entry, self.clock()))
+        now = self.clock()
+        pane.show(email, lambda width: detail.detail_content(entry, now, width))
 
     def _theme_changed(self, _theme: object) -> None:
         self._palette = self.app.state_palette()  # type: ignore[attr-defined]
@@ -429,15 +327,10 @@ class MainScreen(Screen[None]):
 
     @on(FilterBar.Changed)
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        text = event.text
-        self._filter_timer = self.set_timer(FILTER_DEBOUNCE, lambda: self.set_filter(text))
+        self.set_filter(event.text)
 
     @on(FilterBar.Done)
     def _filter_done(self, event: FilterBar.Done) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
         if self.set_filter(event.text):
             self.query_one(FilterBar).close()
             self.table.focus()
@@ -462,8 +355,6 @@ class MainScreen(Screen[None]):
         return True
 
     def action_clear_filter(self) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
         bar = self.query_one(FilterBar)
         bar.close()
         bar.set_error("")

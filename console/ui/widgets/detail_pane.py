@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from console.ui.widgets.imap_editor import ImapEditor
+
+Render = Callable[[int], Content]
+"""Builds the pane's text for a given line width."""
 
 
 def _plain(widget: Static) -> str:
@@ -39,6 +44,19 @@ class DetailPane(VerticalScroll):
         super().__init__(id=id)
         self.showing: str | None = None
         """The email whose details are shown (None: nothing highlighted)."""
+        self._renderer: Render | None = None
+        self._result_renderer: Render | None = None
+
+    @property
+    def text_width(self) -> int:
+        """Cells per line for the text: the pane less its padding and the scrollbar."""
+        return max(20, self.size.width - 3)
+
+    def on_resize(self) -> None:
+        if self._renderer is not None:
+            self.query_one("#detail-view", Static).update(self._renderer(self.text_width))
+        if self._result_renderer is not None:
+            self.show_form_result(self._result_renderer)
 
     def compose(self) -> ComposeResult:
         yield Static(Content(""), id="detail-view")
@@ -56,12 +74,16 @@ class DetailPane(VerticalScroll):
             widgets.append(result)
         return "\n".join(_plain(w) for w in widgets if w.display)
 
-    def show(self, email: str | None, content: Content) -> None:
-        """Show an account's details; a different account scrolls back to the top."""
+    def show(self, email: str | None, render: Render) -> None:
+        """Show an account's details; a different account scrolls back to the top.
+
+        `render(width)` builds the text; it runs again when the pane changes size.
+        """
         if email != self.showing:
             self.scroll_home(animate=False)
         self.showing = email
-        self.query_one("#detail-view", Static).update(content)
+        self._renderer = render
+        self.query_one("#detail-view", Static).update(render(self.text_width))
 
     async def open_editor(self, editor: ImapEditor) -> None:
         await self.close_editor()
@@ -71,12 +93,14 @@ class DetailPane(VerticalScroll):
         self.scroll_home(animate=False)
 
     async def close_editor(self) -> None:
+        self._result_renderer = None
         for widget in self.query("ImapEditor, #form-result"):
             await widget.remove()
         self.query_one("#detail-view", Static).display = True
 
-    def show_form_result(self, content: Content) -> None:
+    def show_form_result(self, render: Render) -> None:
         result = self.query_one_optional("#form-result", Static)
         if result is not None:
-            result.update(content)
+            self._result_renderer = render
+            result.update(render(self.text_width))
             self.scroll_to_widget(result, animate=False)

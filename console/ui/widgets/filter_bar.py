@@ -22,7 +22,14 @@ class FilterInput(Input):
     ]
 
     def action_clear(self) -> None:
+        bar = self.parent
+        if isinstance(bar, FilterBar):
+            bar.invalidate()
         self.post_message(FilterBar.Cleared())
+
+
+DEBOUNCE_SECONDS = 0.15
+"""Typing filters live, but a burst of keys rebuilds the table once."""
 
 
 class FilterBar(Horizontal):
@@ -56,6 +63,8 @@ class FilterBar(Horizontal):
 
     @dataclass
     class Changed(Message):
+        """The text settled (typing paused); only sent while the bar is open."""
+
         text: str
 
     @dataclass
@@ -66,6 +75,14 @@ class FilterBar(Horizontal):
 
     class Cleared(Message):
         """Escape: no filter any more."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        """Forget pending debounced changes (enter or escape decided the filter already)."""
+        self._generation += 1
 
     def compose(self) -> ComposeResult:
         yield Label("/")
@@ -85,6 +102,7 @@ class FilterBar(Horizontal):
         self.input.focus()
 
     def close(self) -> None:
+        self.invalidate()
         self.remove_class("-active")
 
     def set_error(self, message: str) -> None:
@@ -93,9 +111,16 @@ class FilterBar(Horizontal):
     @on(Input.Changed, "#filter-input")
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(event.value))
+        self._generation += 1
+        generation = self._generation
+        self.set_timer(DEBOUNCE_SECONDS, lambda: self._settled(generation))
+
+    def _settled(self, generation: int) -> None:
+        if generation == self._generation and self.has_class("-active"):
+            self.post_message(self.Changed(self.input.value))
 
     @on(Input.Submitted, "#filter-input")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.invalidate()
         self.post_message(self.Done(event.value))

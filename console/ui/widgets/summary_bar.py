@@ -16,7 +16,8 @@ from console.ui.cells import STATE_GLYPHS
 _COUNTED = (State.CONNECTED, State.CONDITIONAL, State.DISCONNECTED, State.UNCHECKED)
 
 
-def counts_content(counts: Counter[State], in_flight: int, total: int) -> Content:
+def counts_content(counts: Counter[State], in_flight: int) -> Content:
+    """Every state's count, zeros included: the bar keeps its shape while checks land."""
     parts: list[Content | tuple[str, str] | str] = []
     for state in _COUNTED:
         parts.append(
@@ -27,8 +28,6 @@ def counts_content(counts: Counter[State], in_flight: int, total: int) -> Conten
         parts.append(
             (f"{STATE_GLYPHS[State.CHECKING]} {in_flight} checking", "bold $state-checking")
         )
-    else:
-        parts.append((f"{total} accounts", "$text-muted"))
     return Content.assemble(*parts)
 
 
@@ -68,8 +67,8 @@ class SummaryBar(Horizontal):
         yield Static(Content(""), id="counts")
         yield Static(Content(self._path), id="path")
 
-    def update_counts(self, counts: Counter[State], in_flight: int, total: int) -> None:
-        content = counts_content(counts, in_flight, total)
+    def update_counts(self, counts: Counter[State], in_flight: int) -> None:
+        content = counts_content(counts, in_flight)
         self._counts_width = content.cell_length
         self.query_one("#counts", Static).update(content)
         self._fit_path()

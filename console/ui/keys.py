@@ -1,0 +1,112 @@
+"""The main screen's keys, declared once: the footer, the help screen and the tests read these.
+
+Ids follow "<area>.<what>" so a future keymap file can rebind them (App.set_keymap).
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+MAIN_BINDINGS: tuple[Binding, ...] = (
+    Binding(
+        "slash",
+        "filter",
+        "Filter",
+        id="table.filter",
+        tooltip="Filter: words, state:, tag:, cause:, provider:, imap:/smtp: (see below)",
+    ),
+    Binding("escape", "clear_filter", "Clear filter", id="table.clear-filter"),
+    Binding(
+        "s",
+        "cycle_sort",
+        "Sort",
+        id="table.sort",
+        tooltip="Sort by the next column (a header click sorts by that column)",
+    ),
+    Binding(
+        "enter",
+        "focus_detail",
+        "Detail",
+        id="table.detail",
+        show=False,
+        tooltip="Move to the detail pane (arrows scroll it; esc or tab comes back)",
+    ),
+    Binding(
+        "space",
+        "toggle_select",
+        "Select",
+        id="table.select",
+        show=False,
+        tooltip="Select or unselect the highlighted account (r re-tests the selection)",
+    ),
+    Binding(
+        "r",
+        "retest",
+        "Re-test",
+        id="table.retest",
+        tooltip="Re-test the selected accounts, or the highlighted one",
+    ),
+    Binding(
+        "R", "retest_all", "Re-test all", id="table.retest-all", tooltip="Re-test every account"
+    ),
+    Binding(
+        "e",
+        "edit",
+        "Edit",
+        id="table.edit",
+        tooltip="Edit the highlighted account's IMAP settings in the detail pane",
+    ),
+    Binding(
+        "a",
+        "add",
+        "Add",
+        id="table.add",
+        show=False,
+        tooltip="Add an account (email first; the provider fills the servers)",
+    ),
+    Binding(
+        "d",
+        "delete",
+        "Delete",
+        id="table.delete",
+        show=False,
+        tooltip="Delete the highlighted account from the file (asks first)",
+    ),
+    Binding(
+        "v",
+        "toggle_detail",
+        "Pane",
+        id="table.toggle-pane",
+        show=False,
+        tooltip="Show or hide the detail pane",
+    ),
+    Binding(
+        "ctrl+r",
+        "reload",
+        "Reload file",
+        id="table.reload",
+        show=False,
+        tooltip="Read the account file again from disk",
+    ),
+    Binding(
+        "ctrl+t",
+        "test_form",
+        "Test",
+        id="editor.test",
+        tooltip="Test the values in the form with the full IMAP ladder, without saving",
+    ),
+    Binding(
+        "ctrl+s",
+        "save_form",
+        "Save",
+        id="editor.save",
+        tooltip="Save the changed fields (password to the keyring) and re-test",
+    ),
+    Binding(
+        "escape",
+        "cancel_edit",
+        "Cancel",
+        id="editor.cancel",
+        tooltip="Close the form without saving",
+    ),
+)
