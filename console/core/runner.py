@@ -2,7 +2,9 @@
 
 The TUI and the headless CLI both drive this one scheduler. A "check" is one protocol of one
 account, i.e. one connection: `concurrency` bounds connections in flight, `per_host` bounds them per
-server host (providers throttle or ban clients that open too many at once).
+server host (providers throttle or ban clients that open too many at once). `concurrency` also
+bounds secret look-ups in flight: each password_command is a process, and starting one per check
+for a whole fleet at once delayed the first connection by seconds (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class Runner:
         self._on_event = on_event
         self._local_addr = local_addr
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._secret_slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     def _emit(self, event: RunnerEvent) -> None:
@@ -178,15 +181,16 @@ class Runner:
         config_step = Step(Stage.CONFIG, True, 0, f"{settings.address} {settings.security.value}")
 
         on_stage(Stage.SECRET)
-        started = time.monotonic()
-        try:
-            secret = await asyncio.wait_for(self._secrets(settings), self.settings.timeout)
-        except (SecretError, TimeoutError) as exc:
-            message = str(exc) or "the secret source did not answer in time"
-            step = Step(Stage.SECRET, False, _ms_since(started), message)
-            return _failed_early(
-                protocol, Stage.SECRET, Cause.SECRET_UNAVAILABLE, message, (config_step, step)
-            )
+        async with self._secret_slots:
+            started = time.monotonic()
+            try:
+                secret = await asyncio.wait_for(self._secrets(settings), self.settings.timeout)
+            except (SecretError, TimeoutError) as exc:
+                message = str(exc) or "the secret source did not answer in time"
+                step = Step(Stage.SECRET, False, _ms_since(started), message)
+                return _failed_early(
+                    protocol, Stage.SECRET, Cause.SECRET_UNAVAILABLE, message, (config_step, step)
+                )
         secret_step = Step(Stage.SECRET, True, _ms_since(started), _secret_source(settings))
 
         provider = account.provider or resolve_provider(account)
