@@ -1,0 +1,252 @@
+"""Shared by the benchmark scripts: the lab process, generated accounts, timing and CPU meters."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from console.core.model import Account, Protocol, Security, ServerSettings
+from console.core.secrets import MemorySecrets
+from console.lab import derived_password
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+HOST = "127.0.0.1"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class LabProcess:
+    """`with LabProcess(delay_ms) as lab:` the lab servers in a child process (see lab_process)."""
+
+    def __init__(self, delay_ms: float, *, lifetime: float = 1200.0) -> None:
+        self.delay_ms = delay_ms
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "lab_process.py"),
+                "--delay-ms",
+                str(delay_ms),
+                "--lifetime",
+                str(lifetime),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self._proc.stdout is not None and self._proc.stdin is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("the lab process did not start")
+        hello = json.loads(line)
+        self.pid: int = hello["pid"]
+        self.ca_file: str = hello["ca_file"]
+        self.ports: dict[str, int] = hello["ports"]
+
+    def __enter__(self) -> LabProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """The servers' counters since the last call (connections, logins, max concurrent)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write("stats\n")
+        self._proc.stdin.flush()
+        result: dict[str, dict[str, int]] = json.loads(self._proc.stdout.readline())
+        return result
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the lab process has used so far."""
+        return process_cpu_seconds(self.pid)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.write("stop\n")
+                self._proc.stdin.close()
+                self._proc.wait(timeout=15)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def email(i: int) -> str:
+    return f"user{i:05d}@bench.test"
+
+
+def make_accounts(
+    n: int, lab: LabProcess | LabThread, *, security: Security = Security.TLS
+) -> tuple[list[Account], MemorySecrets]:
+    """`n` accounts on the lab's servers, each with its own login, and their passwords."""
+    suffix = "" if security is Security.TLS else "_starttls"
+    secrets = MemorySecrets()
+    accounts = []
+
+    def server(protocol: Protocol, address: str) -> ServerSettings:
+        return ServerSettings(
+            protocol=protocol,
+            host=HOST,
+            port=lab.ports[f"{protocol.value}{suffix}"],
+            security=security,
+            username=address,
+            tls_ca_file=lab.ca_file,
+        )
+
+    for i in range(n):
+        address = email(i)
+        accounts.append(
+            Account(
+                email=address,
+                provider="generic",
+                smtp=server(Protocol.SMTP, address),
+                imap=server(Protocol.IMAP, address),
+            )
+        )
+        secrets.set(f"{address}@{HOST}", derived_password(address))
+    return accounts, secrets
+
+
+@dataclass
+class Timed:
+    """One measured run: wall time, CPU of this process and of the lab, accounts done."""
+
+    name: str
+    accounts: int
+    wall: float
+    cpu: float
+    lab_cpu: float
+    ok: int
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.accounts / self.wall if self.wall else float("nan")
+
+
+class Meter:
+    """`with Meter(lab) as m:` wall, own CPU and the lab's CPU over a block."""
+
+    def __init__(self, lab: LabProcess | LabThread | None = None) -> None:
+        self.lab = lab
+
+    def __enter__(self) -> Meter:
+        self._lab0 = self.lab.cpu_seconds() if self.lab else 0.0
+        self._cpu0 = time.process_time()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t0
+        self.cpu = time.process_time() - self._cpu0
+        self.lab_cpu = (self.lab.cpu_seconds() if self.lab else 0.0) - self._lab0
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def machine() -> str:
+    return (
+        f"{date.today().isoformat()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()})"
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (also readable on a terminal)."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(items: list[str]) -> str:
+        return "| " + " | ".join(s.ljust(w) for s, w in zip(items, widths, strict=True)) + " |"
+
+    out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+class LabThread:
+    """The same servers in a thread of this process (own loop, shared GIL): for comparison only."""
+
+    def __init__(self, delay_ms: float) -> None:
+        import asyncio
+        import threading
+
+        from lab_process import SERVERS, _scenarios, _stats
+
+        from console.lab import Lab
+
+        self.delay_ms = delay_ms
+        self.pid = os.getpid()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._lab = Lab(record=False, idle_timeout=60.0)
+        self._stats_of = _stats
+
+        async def start() -> dict[str, Any]:
+            scenarios = _scenarios(delay_ms)
+            started = await self._lab.start_all(scenarios.values())
+            return dict(zip(SERVERS, started, strict=True))
+
+        self._servers = asyncio.run_coroutine_threadsafe(start(), self._loop).result(30)
+        self.ports = {name: srv.port for name, srv in self._servers.items()}
+        self.ca_file = str(self._lab.ca.ca_file)
+
+    def __enter__(self) -> LabThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        import asyncio
+
+        async def read() -> dict[str, dict[str, int]]:
+            return self._stats_of(self._servers)
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(10)
+
+    def cpu_seconds(self) -> float:
+        return 0.0  # shares this process: its CPU is in the client's column
+
+    def close(self) -> None:
+        import asyncio
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._lab.stop(), self._loop).result(15)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(15)
+        self._loop.close()
