@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, main_screen, row, settle, shown_emails
+from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario
 from console.ui.app import MailConsoleApp
+from console.ui.widgets.summary_bar import SummaryBar
 
 GMAIL_IMAP_REJECT = "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"
 HOSTILE_REPLY = "NO [ALERT] oops [/] then [@click=app.quit]click me[/] and [bold red]x"
@@ -73,7 +74,7 @@ async def test_every_account_appears_with_its_state_after_the_first_check(
         assert bob["cause"].startswith("IMAP: ")
         assert row(app, "carol@globex.example")["cause"].startswith("SMTP: ")
         assert row(app, "dave@initech.example")["who"] == "Dave [/] [@click=app.quit]"
-        summary = main_screen(app).query_one("#counts").visual.plain  # type: ignore[union-attr]
+        summary = main_screen(app).query_one(SummaryBar).text
         assert "1 connected" in summary and "2 conditional" in summary
         assert "1 disconnected" in summary and "0 unchecked" in summary
         painted = main_screen(app).table.render_line(1).text  # row 0 is the header
@@ -87,8 +88,7 @@ async def test_detail_pane_explains_the_cause_and_shows_the_server_text_verbatim
     async with app.run_test(size=(160, 60)) as pilot:
         await settle(app, pilot)
         screen = main_screen(app)
-        screen.table.move_to("bob@acme.example")
-        await pilot.pause()
+        await highlight(app, pilot, "bob@acme.example")
         text = " ".join(screen.pane.text.split())  # the pane wraps long lines
         assert "◐ conditional" in text
         assert "auth_failed" in text
@@ -99,8 +99,7 @@ async def test_detail_pane_explains_the_cause_and_shows_the_server_text_verbatim
         assert "Reply tracking checklist" in text
         assert "◐ conditional · warm-up not ready" in text
 
-        screen.table.move_to("dave@initech.example")
-        await pilot.pause()
+        await highlight(app, pilot, "dave@initech.example")
         text = " ".join(screen.pane.text.split())  # the pane wraps long lines
         assert "oops [/] then [@click=app.quit]click me[/] and [bold red]x" in text
         assert "Dave [/] [@click=app.quit]" in text
@@ -135,7 +134,7 @@ async def test_sort_keeps_the_cursor_on_the_same_account(lab: Lab, tmp_path: Pat
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         screen = main_screen(app)
-        screen.table.move_to("alice@acme.example")
+        await highlight(app, pilot, "alice@acme.example")
         await pilot.press("s")  # by state: worst first
         assert shown_emails(app)[0] == "carol@globex.example"
         assert shown_emails(app)[-1] == "alice@acme.example"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, main_screen, row, settle
+from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 from textual.widgets import Input
 
 from console.core.secrets import MemorySecrets
@@ -60,7 +60,7 @@ async def test_editing_the_port_saves_exactly_that_field_and_retests(
         await settle(app, pilot)
         assert row(app, "bob@acme.example")["state"] == "◐ conditional"
         screen = main_screen(app)
-        screen.table.move_to("bob@acme.example")
+        await highlight(app, pilot, "bob@acme.example")
         await pilot.press("e")
         assert screen.pane.editor is not None
         assert screen.table.row_count == 2  # the table stays on screen
@@ -118,7 +118,7 @@ async def test_test_before_save_runs_the_ladder_on_the_unsaved_values(
     async with app.run_test(size=(120, 60)) as pilot:
         await settle(app, pilot)
         screen = main_screen(app)
-        screen.table.move_to("bob@acme.example")
+        await highlight(app, pilot, "bob@acme.example")
         logins = imap.logins_accepted
         await pilot.press("e")
         await type_into(pilot, screen.query_one("#port", Input), str(imap.port))
@@ -169,7 +169,7 @@ async def test_a_file_changed_on_disk_is_not_overwritten_and_can_be_reloaded(
     app = MailConsoleApp(path, secrets=secrets, store_secret=secrets.set, check_on_start=False)
     async with app.run_test(size=(120, 50)) as pilot:
         screen = main_screen(app)
-        screen.table.move_to("bob@acme.example")
+        await highlight(app, pilot, "bob@acme.example")
         await pilot.press("e")
         await type_into(pilot, screen.query_one("#port", Input), str(imap.port))
         outside = path.read_text().replace('name = "Alice"', 'name = "Alice Changed"')

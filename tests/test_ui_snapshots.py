@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_ui_support import highlight as show
 from textual.pilot import Pilot
 
 from console.core.model import (
@@ -221,8 +222,7 @@ def prepare(theme: str, highlight: str = "bob@acme.example"):  # type: ignore[no
         for result in RESULTS:
             screen.board.set_result(result)
         screen.rebuild()
-        screen.table.move_to(highlight)
-        await pilot.pause()
+        await show(app, pilot, highlight)  # type: ignore[arg-type]
 
     return run_before
 

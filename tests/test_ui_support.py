@@ -13,7 +13,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from console.lab import LAB_USER, LabServer
 from console.ui.app import MailConsoleApp
 from console.ui.cells import COLUMN_KEYS
-from console.ui.screens.main import MainScreen
+from console.ui.screens.main import DETAIL_SETTLE, MainScreen
 
 
 @dataclass
@@ -96,3 +96,19 @@ def shown_emails(app: MailConsoleApp) -> list[str]:
     table = main_screen(app).table
     column = COLUMN_KEYS.index("account")
     return [str(table.get_row_at(i)[column].plain) for i in range(table.row_count)]
+
+
+async def highlight(app: MailConsoleApp, pilot: Pilot[None], email: str) -> None:
+    """Put the cursor on an account and wait until the detail pane shows it.
+
+    The pane follows the cursor after a short settle time (so a held arrow key stays smooth):
+    this waits for that timer, never longer than a second.
+    """
+    screen = main_screen(app)
+    screen.table.move_to(email)
+    for _ in range(int(1 / DETAIL_SETTLE) + 1):
+        await pilot.pause()
+        if screen.pane.showing == email:
+            return
+        await pilot.pause(DETAIL_SETTLE)
+    raise AssertionError(f"the detail pane did not follow the cursor to {email}")

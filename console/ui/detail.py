@@ -89,7 +89,9 @@ def header(page: Page, entry: Entry, now: datetime) -> None:
     who = [account.name or "", *(f"#{t}" for t in account.tags)]
     if account.provider:
         who.append(f"provider: {account.provider}")
-    page.item((account.email, "bold"), ("  " + " ".join(w for w in who if w), _MUTED))
+    page.line((account.email, "bold"))
+    if any(who):
+        page.item((" ".join(w for w in who if w), _MUTED))
     if account.reply_address:
         page.item(("replies arrive at ", _MUTED), account.reply_address)
     parts: list[Part] = [(f"{STATE_GLYPHS[state]} {state.value}", _STATE_STYLE[state])]

@@ -6,6 +6,7 @@ file changes run in thread workers (`AccountFileJobs`); both report back through
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from textual.binding import BindingType
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
@@ -41,6 +43,11 @@ from console.ui.widgets.summary_bar import SummaryBar
 
 Clock = Callable[[], datetime]
 TICK_SECONDS = 5.0
+DETAIL_SETTLE = 0.12
+"""Highlight changes closer together than this (a held arrow key) update the pane once."""
+FLUSH_SECONDS = 0.2
+"""Rows changed by the runner are repainted at most this often (a repaint costs the same
+whether one row changed or forty)."""
 
 
 class MainScreen(Screen[None]):
@@ -74,6 +81,13 @@ class MainScreen(Screen[None]):
         self.sort_order = SortOrder()
         self._check_on_start = check_on_start
         self._palette: Palette | None = None
+        self._dirty: set[str] = set()
+        self._flush_timer: Timer | None = None
+        self._last_flush = 0.0
+        self._detail_timer: Timer | None = None
+        self._last_detail = 0.0
+        self._had_row = False
+        self._title = ""
         self.scheduler = CheckScheduler(
             self,
             settings=loaded.settings if loaded else Settings(),
@@ -183,7 +197,9 @@ class MainScreen(Screen[None]):
             title += f" · sort: {self.sort_order.column} {arrow}"
         if self.board.selected:
             title += f" · {len(self.board.selected)} selected"
-        self.table.border_title = Content(title)
+        if title != self._title:  # a new title means a repaint; most flushes keep it
+            self._title = title
+            self.table.border_title = Content(title)
 
     def refresh_detail(self) -> None:
         pane = self.pane
@@ -234,11 +250,26 @@ class MainScreen(Screen[None]):
 
     @on(RunnerEventsPending)
     def _drain_events(self) -> None:
-        changed: set[str] = set()
+        """Fold the runner's events into the board; the table follows at most every 0.2 s."""
         for event in self.scheduler.drain():
             email = self.board.apply(event)
             if email is not None:
-                changed.add(email)
+                self._dirty.add(email)
+        if not self._dirty:
+            return
+        wait = self._last_flush + FLUSH_SECONDS - time.monotonic()
+        if wait <= 0 or self.board.in_flight() == 0:  # the last result shows at once
+            if self._flush_timer is not None:
+                self._flush_timer.stop()
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = self.set_timer(wait, self._flush)
+
+    def _flush(self) -> None:
+        """Repaint the rows that changed since the last flush, in one batch."""
+        self._flush_timer = None
+        self._last_flush = time.monotonic()
+        changed, self._dirty = self._dirty, set()
         if not changed:
             return
         self.update_rows(changed)
@@ -270,8 +301,24 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#accounts")
     def _highlighted(self) -> None:
+        """The pane follows the cursor; while a key is held down it catches up when it rests."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        now = time.monotonic()
+        if now - self._last_detail >= DETAIL_SETTLE:
+            self._show_highlighted()
+        else:
+            self._detail_timer = self.set_timer(DETAIL_SETTLE, self._show_highlighted)
+        self._last_detail = now
+
+    def _show_highlighted(self) -> None:
+        self._detail_timer = None
         self.refresh_detail()
-        self.refresh_bindings()
+        has_row = self.table.cursor_email is not None
+        if has_row != self._had_row:  # the footer only changes when rows come or go
+            self._had_row = has_row
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#accounts")
     def _selected(self) -> None:

@@ -103,4 +103,4 @@ class DetailPane(VerticalScroll):
         if result is not None:
             self._result_renderer = render
             result.update(render(self.text_width))
-            self.scroll_to_widget(result, animate=False)
+            self.scroll_to_widget(result, animate=False, top=True)

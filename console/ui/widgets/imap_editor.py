@@ -77,6 +77,10 @@ class ImapEditor(Vertical):
         color: $text-warning;
         padding: 0 0 0 15;
         height: auto;
+        display: none;
+    }
+    ImapEditor #mismatch.-shown {
+        display: block;
     }
     ImapEditor #editor-title {
         text-style: bold;
@@ -238,7 +242,9 @@ class ImapEditor(Vertical):
         security = self.query_one("#security", Select).value
         if self._mismatch is not None and port_text.isdigit() and isinstance(security, str):
             note = self._mismatch(int(port_text), Security(security)) or ""
-        self.query_one("#mismatch", Static).update(Content(f"⚠ {note}" if note else ""))
+        mismatch = self.query_one("#mismatch", Static)
+        mismatch.update(Content(f"⚠ {note}" if note else ""))
+        mismatch.set_class(bool(note), "-shown")
 
     @on(Input.Changed)
     def _clear_error(self, event: Input.Changed) -> None:

@@ -1,12 +1,14 @@
-"""The line above the table: how many accounts are in each state, what is in flight, which file."""
+"""The line above the table: how many accounts are in each state, what is in flight, which file.
+
+One fixed-height line drawn as one `Content`: updating it never triggers a layout pass, which
+matters because it changes with every batch of results during a run.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
@@ -20,14 +22,11 @@ def counts_content(counts: Counter[State], in_flight: int) -> Content:
     """Every state's count, zeros included: the bar keeps its shape while checks land."""
     parts: list[Content | tuple[str, str] | str] = []
     for state in _COUNTED:
-        parts.append(
-            (f"{STATE_GLYPHS[state]} {counts.get(state, 0)} {state.value}", f"$state-{state.value}")
-        )
-        parts.append(" ")
+        label = f"{STATE_GLYPHS[state]} {counts.get(state, 0)} {state.value}"
+        parts += [(label, f"$state-{state.value}"), " "]
     if in_flight:
-        parts.append(
-            (f"{STATE_GLYPHS[State.CHECKING]} {in_flight} checking", "bold $state-checking")
-        )
+        label = f"{STATE_GLYPHS[State.CHECKING]} {in_flight} checking"
+        parts.append((label, "bold $state-checking"))
     return Content.assemble(*parts)
 
 
@@ -40,42 +39,38 @@ def elide_path(path: str, room: int) -> str:
     return "…" + path[-(room - 1) :]
 
 
-class SummaryBar(Horizontal):
+class SummaryBar(Static):
     DEFAULT_CSS = """
     SummaryBar {
         height: 1;
+        width: 1fr;
         padding: 0 1;
         background: $panel;
-    }
-    SummaryBar > #counts {
-        width: auto;
-    }
-    SummaryBar > #path {
-        width: 1fr;
-        text-align: right;
         text-wrap: nowrap;
-        color: $text-muted;
     }
     """
 
     def __init__(self, path: Path, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__(Content(""), id=id)
         self._path = str(path)
-        self._counts_width = 0
+        self._counts = Content("")
 
-    def compose(self) -> ComposeResult:
-        yield Static(Content(""), id="counts")
-        yield Static(Content(self._path), id="path")
+    @property
+    def text(self) -> str:
+        return self._counts.plain
 
     def update_counts(self, counts: Counter[State], in_flight: int) -> None:
-        content = counts_content(counts, in_flight)
-        self._counts_width = content.cell_length
-        self.query_one("#counts", Static).update(content)
-        self._fit_path()
+        counts_line = counts_content(counts, in_flight)
+        if counts_line != self._counts:
+            self._counts = counts_line
+            self._draw()
 
     def on_resize(self) -> None:
-        self._fit_path()
+        self._draw()
 
-    def _fit_path(self) -> None:
-        room = self.size.width - 2 - self._counts_width - 2  # padding, then a gap
-        self.query_one("#path", Static).update(Content(elide_path(self._path, max(room, 0))))
+    def _draw(self) -> None:
+        room = self.size.width - 2 - self._counts.cell_length - 2  # padding, then a gap
+        path = elide_path(self._path, max(room, 0))
+        gap = max(1, self.size.width - 2 - self._counts.cell_length - len(path))
+        line = Content.assemble(self._counts, " " * gap, (path, "$text-muted"))
+        self.update(line, layout=False)
