@@ -148,12 +148,12 @@ class MailConsoleApp(App[None]):
                 yield SystemCommand(
                     f"Theme: {name}",
                     f"Switch to the {name} theme (remembered)",
-                    lambda name=name: setattr(self, "theme", name),  # type: ignore[misc]
+                    lambda name=name: setattr(self, "theme", name),
                 )
 
     # -- screens ------------------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen[object]:
+    def get_default_screen(self) -> Screen[None]:
         if self._load_error is not None and self._loaded is None:
             error = self._load_error
             if not self.config_path.exists():

@@ -155,9 +155,9 @@ def ladder(
     in_flight: bool,
 ) -> None:
     """Every rung of the ladder: done ✓, failed ✕ (marked ▶), not reached or not needed ·."""
-    settled = result is not None and not in_flight
-    done = {step.stage: step for step in result.steps} if result is not None and settled else {}
-    failed_stage = result.stage if settled and _failed(result) else None
+    settled = result if not in_flight else None
+    done = {step.stage: step for step in settled.steps} if settled is not None else {}
+    failed_stage = settled.stage if settled is not None and _failed(settled) else None
     room = page.width - _LADDER_LEFT
     for stage in LADDERS[protocol]:
         step = done.get(stage)

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from rich.color import Color as RichColor
@@ -104,7 +105,8 @@ def theme_from_mapping(data: Mapping[str, object], path: Path) -> Theme:
     if not isinstance(raw_variables, dict):
         raise ThemeFileError(f"{path}: [variables] must be a table")
     variables = {str(k): _colour(path, f"variables.{k}", v) for k, v in raw_variables.items()}
-    return Theme(name=name.strip(), dark=dark, variables=variables, **colours, **floats)
+    options: dict[str, Any] = {**colours, **floats}
+    return Theme(name=name.strip(), dark=dark, variables=variables, **options)
 
 
 def load_theme_file(path: Path) -> Theme:

@@ -77,6 +77,10 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
         color: $text-error;
         padding: 0 0 0 16;
         height: auto;
+        display: none;
+    }
+    AddAccountScreen .error.-shown {
+        display: block;
     }
     AddAccountScreen #detected {
         color: $text-muted;
@@ -274,6 +278,7 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
         for label in self.query(".error").results(Static):
             key = (label.id or "").removeprefix("error-")
             label.update(Content(errors.get(key, "")))
+            label.set_class(key in errors, "-shown")
         if errors:
             self.query_one(f"#{next(iter(errors))}").focus()
             return

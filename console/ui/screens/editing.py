@@ -66,7 +66,7 @@ class EditFlow:
         self._secrets = secrets
         self._store_secret = store_secret
         self._jobs: dict[Worker[object], _Job] = {}
-        self._testing: Worker[object] | None = None
+        self._testing: Worker[CheckResult] | None = None
 
     @property
     def editor(self) -> ImapEditor | None:
@@ -137,7 +137,7 @@ class EditFlow:
         testing = Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
         self.screen.pane.show_form_result(lambda _width: testing)
 
-    def _show_test(self, worker: Worker[object]) -> None:
+    def _show_test(self, worker: Worker[object]) -> None:  # the form-test worker
         editor = self.editor
         if worker is not self._testing or editor is None:
             return

@@ -12,6 +12,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from console.ui.detail import Page
+
+Sections = Sequence[tuple[str, Sequence[tuple[str, str]]]]
+
 FILTER_HELP = (
     ("word", "accounts whose email, name, tag, host or cause contains it"),
     ("state:conditional", "by state (connected, conditional, disconnected, unchecked, checking)"),
@@ -42,15 +46,17 @@ def binding_rows(
     return rows
 
 
-def help_content(sections: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> Content:
-    parts: list[Content | str | tuple[str, str]] = []
+def help_content(sections: Sections, width: int = 80) -> Content:
+    """Keys in a narrow column, descriptions wrapped beside them (hanging indent)."""
+    page = Page(width)
+    key_width = max((len(keys) for _, rows in sections for keys, _ in rows), default=4)
+    key_width = min(key_width, 18)
     for title, rows in sections:
-        parts.append((f"{title}\n", "bold $text-accent"))
+        page.line((title, "bold $text-accent"))
         for keys, description in rows:
-            parts.append((f"  {keys:<20}", "bold"))
-            parts.append(f" {description}\n")
-        parts.append("\n")
-    return Content.assemble(*parts)
+            page.item((f"  {keys:<{key_width}}  ", "bold"), description)
+        page.blank()
+    return page.content()
 
 
 class HelpScreen(ModalScreen[None]):
@@ -74,7 +80,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "app.pop_screen", "Close help", id="help.close"),
     ]
 
-    def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> None:
+    def __init__(self, sections: Sections) -> None:
         super().__init__()
         self._sections = sections
 
@@ -82,4 +88,10 @@ class HelpScreen(ModalScreen[None]):
         scroll = VerticalScroll()
         scroll.border_title = Content("Keys · esc closes")
         with scroll:
-            yield Static(help_content(self._sections), id="help-text")
+            yield Static(Content(""), id="help-text")
+
+    def on_resize(self) -> None:
+        scroll = self.query_one(VerticalScroll)
+        width = min(90, self.size.width) - 6  # border, padding and the scrollbar
+        self.query_one("#help-text", Static).update(help_content(self._sections, width))
+        scroll.scroll_home(animate=False)

@@ -51,7 +51,7 @@ whether one row changed or forty)."""
 
 
 class MainScreen(Screen[None]):
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
         (0, "-narrow"),
         (120, "-wide"),
     ]
@@ -78,7 +78,7 @@ class MainScreen(Screen[None]):
         self.clock = clock
         self.query_text = ""
         self.filter: Query = Query()
-        self.sort_order = SortOrder()
+        self.table_order = SortOrder()
         self._check_on_start = check_on_start
         self._palette: Palette | None = None
         self._dirty: set[str] = set()
@@ -150,9 +150,9 @@ class MainScreen(Screen[None]):
 
     def visible_entries(self) -> list[Entry]:
         entries = [e for e in self.board if self.filter.matches(e, self.title_for)]
-        if self.sort_order.column is not None:
-            key = SORT_KEYS[self.sort_order.column]
-            entries.sort(key=key, reverse=self.sort_order.reverse)
+        if self.table_order.column is not None:
+            key = SORT_KEYS[self.table_order.column]
+            entries.sort(key=key, reverse=self.table_order.reverse)
         return entries
 
     def rebuild(self) -> None:
@@ -168,7 +168,7 @@ class MainScreen(Screen[None]):
                 title_of=cause_title,
                 now=self.clock(),
             )
-            self.table.label_sorted(self.sort_order)
+            self.table.label_sorted(self.table_order)
         self.refresh_summary()
         self.refresh_detail()
 
@@ -192,9 +192,9 @@ class MainScreen(Screen[None]):
             title += f" of {len(self.board)}"
         if self.query_text:
             title += f" · filter: {self.query_text}"
-        if self.sort_order.column:
-            arrow = "▼" if self.sort_order.reverse else "▲"
-            title += f" · sort: {self.sort_order.column} {arrow}"
+        if self.table_order.column:
+            arrow = "▼" if self.table_order.reverse else "▲"
+            title += f" · sort: {self.table_order.column} {arrow}"
         if self.board.selected:
             title += f" · {len(self.board.selected)} selected"
         if title != self._title:  # a new title means a repaint; most flushes keep it
@@ -276,7 +276,7 @@ class MainScreen(Screen[None]):
         self.refresh_summary()
         if self.table.cursor_email in changed:
             self.refresh_detail()
-        if self.board.in_flight() == 0 and (not self.filter.empty or self.sort_order.column):
+        if self.board.in_flight() == 0 and (not self.filter.empty or self.table_order.column):
             self.rebuild()  # the run is over: filter and sort see the new states
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -320,23 +320,27 @@ class MainScreen(Screen[None]):
             self._had_row = has_row
             self.refresh_bindings()
 
+    @on(DetailPane.Left)
+    def _left_detail(self) -> None:
+        self.table.focus()
+
     @on(DataTable.RowSelected, "#accounts")
     def _selected(self) -> None:
         self.action_focus_detail()
 
     @on(DataTable.HeaderSelected, "#accounts")
     def _header(self, event: DataTable.HeaderSelected) -> None:
-        self.apply_sort(self.sort_order.clicked(str(event.column_key.value)))
+        self.apply_sort(self.table_order.clicked(str(event.column_key.value)))
 
     def apply_sort(self, order: SortOrder) -> None:
-        self.sort_order = order
+        self.table_order = order
         with self.app.batch_update():
             self.table.sort_rows(order, self.board, self.board.emails)
             self.table.label_sorted(order)
         self.refresh_summary()
 
     def action_cycle_sort(self) -> None:
-        self.apply_sort(self.sort_order.next_column())
+        self.apply_sort(self.table_order.next_column())
 
     def action_focus_detail(self) -> None:
         self.remove_class("-no-detail")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Static
 
 from console.ui.widgets.imap_editor import ImapEditor
@@ -39,6 +42,21 @@ class DetailPane(VerticalScroll):
     """
 
     can_focus = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back to table", id="detail.leave"),
+    ]
+
+    class Left(Message):
+        """The user is done reading (esc): the screen puts the focus back on the table."""
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave":  # while editing, esc belongs to the form (cancel)
+            return self.editor is None
+        return True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
