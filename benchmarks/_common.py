@@ -250,3 +250,87 @@ class LabThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(15)
         self._loop.close()
+
+
+def write_account_file(
+    path: Path,
+    n: int,
+    *,
+    imap_port: int,
+    smtp_port: int,
+    ca_file: str,
+    concurrency: int = 32,
+    per_host: int = 32,
+) -> None:
+    """An account file with `n` accounts on the lab (as a user would write it, names and tags
+    included). The lab is one host, so `per_host` defaults to `concurrency`."""
+    out = [
+        "[settings]",
+        f"concurrency = {concurrency}",
+        f"per_host = {per_host}",
+        "timeout = 15",
+        "",
+    ]
+    tags = ("acme", "globex", "initech", "umbrella", "hooli")
+    for i in range(n):
+        address = email(i)
+        out += [
+            "[[account]]",
+            f'email = "{address}"',
+            f'name = "User {i} ({tags[i % len(tags)].capitalize()})"',
+            f'tags = ["{tags[i % len(tags)]}"]',
+            'provider = "generic"',
+            "",
+            "[account.smtp]",
+            f'host = "{HOST}"',
+            f"port = {smtp_port}",
+            'security = "tls"',
+            f'tls_ca_file = "{ca_file}"',
+            "",
+            "[account.imap]",
+            f'host = "{HOST}"',
+            f"port = {imap_port}",
+            'security = "tls"',
+            f'tls_ca_file = "{ca_file}"',
+            "",
+        ]
+    path.write_text("\n".join(out), encoding="utf-8")
+
+
+def lab_secrets(n: int) -> MemorySecrets:
+    """The passwords of `write_account_file`'s accounts (username@host keys)."""
+    secrets = MemorySecrets()
+    for i in range(n):
+        secrets.set(f"{email(i)}@{HOST}", derived_password(email(i)))
+    return secrets
+
+
+def paint_for_real() -> None:
+    """Make headless Textual encode every frame as terminal output (then drop it).
+
+    The headless driver skips that step; a terminal pays for it on every frame, so it is part of
+    what is measured here.
+    """
+    from textual.app import App
+    from textual.screen import Screen
+
+    original = App._display
+
+    def display(self: App[Any], screen: Screen[Any], renderable: Any) -> None:
+        original(self, screen, renderable)
+        if renderable is not None and not self._batch_count and self.is_headless:
+            render = getattr(renderable, "render_segments", None)
+            if render is not None:
+                render(self.console)
+            for hook in list(_display_hooks):
+                hook(self)
+
+    App._display = display  # type: ignore[method-assign]
+
+
+_display_hooks: list[Any] = []
+
+
+def on_display(hook: Any) -> None:
+    """Call `hook(app)` after every frame (see `paint_for_real`)."""
+    _display_hooks.append(hook)
