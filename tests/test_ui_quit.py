@@ -28,16 +28,22 @@ async def test_quit_with_200_checks_in_flight_is_prompt_and_leaves_nothing_behin
         silent = Hostile(action="silent", at="greeting")
         smtp = await lab.start(SmtpScenario(hostile=silent))
         imap = await lab.start(ImapScenario(hostile=silent))
-        accounts = [Acct(f"user{i:03d}@silent.example", smtp, imap) for i in range(ACCOUNTS)]
+        accounts = [
+            Acct(f"user{i:03d}@silent.example", smtp, imap, imap_host="127.0.0.1")
+            for i in range(ACCOUNTS)
+        ]
         path = tmp_path / "accounts.toml"
         path.write_text(
             accounts_toml(accounts, lab.ca.ca_file, settings={"timeout": 60, "per_host": 8})
         )
-        secrets = MemorySecrets({f"{LAB_USER}@localhost": LAB_PASSWORD})
+        secrets = MemorySecrets(
+            {f"{LAB_USER}@localhost": LAB_PASSWORD, f"{LAB_USER}@127.0.0.1": LAB_PASSWORD}
+        )
         app = MailConsoleApp(path, secrets=secrets)
         async with app.run_test(size=(120, 40)) as pilot:
-            # per_host = 8 for "localhost": eight connections held open by silent servers
-            await imap.wait_until(lambda s: s.connections_current + smtp.connections_current >= 8)
+            # per_host = 8: eight connections to each host, held open by the silent servers
+            await imap.wait_until(lambda s: s.connections_current >= 8)
+            await smtp.wait_until(lambda s: s.connections_current >= 8)
             await pilot.pause()
             screen = main_screen(app)
             assert screen.scheduler.running == ACCOUNTS

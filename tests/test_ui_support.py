@@ -28,6 +28,7 @@ class Acct:
     smtp_username: str = LAB_USER
     imap_port: int | None = None  # a port other than the server's (a wrong setting)
     imap_security: str = "tls"
+    imap_host: str = "localhost"  # "127.0.0.1": another host for the runner's per-host limit
 
 
 def _value(value: object) -> str:
@@ -51,16 +52,17 @@ def accounts_toml(
     for account in accounts:
         lines += ["", "[[account]]", f"email = {_value(account.email)}"]
         lines += [f"{k} = {_value(v)}" for k, v in account.extra.items()]
+        imap = (account.imap_username, account.imap_port, account.imap_security)
         servers = (
-            ("smtp", account.smtp, account.smtp_username, None, "tls"),
-            ("imap", account.imap, account.imap_username, account.imap_port, account.imap_security),
+            ("smtp", account.smtp, account.smtp_username, None, "tls", "localhost"),
+            ("imap", account.imap, *imap, account.imap_host),
         )
-        for proto, server, username, port, security in servers:
+        for proto, server, username, port, security, host in servers:
             if server is None:
                 continue
             lines += [
                 f"[account.{proto}]",
-                'host = "localhost"',
+                f'host = "{host}"',
                 f"port = {port or server.port}",
                 f'security = "{security}"',
                 f"username = {_value(username)}",
