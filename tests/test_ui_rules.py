@@ -294,3 +294,14 @@ def test_cells_keep_markup_like_text_literal() -> None:
 def test_relative_time(seconds: int, shown: str) -> None:
     assert relative_time(NOW - timedelta(seconds=seconds), NOW) == shown
     assert relative_time(None, NOW) == "—"
+
+
+async def test_the_command_palette_offers_the_shipped_themes(tmp_path: Path) -> None:
+    app = MailConsoleApp(tmp_path / "accounts.toml", state_dir=tmp_path)
+    async with app.run_test() as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert "Theme: mailconsole-colour-blind-safe" in commands
+        commands["Theme: mailconsole-light"].callback()
+        await pilot.pause()
+        assert app.theme == "mailconsole-light"
+    assert load_prefs(tmp_path).theme == "mailconsole-light"

@@ -1,0 +1,1 @@
+"""The Textual console: `console.ui.app.MailConsoleApp` is the entry point (see its docstring)."""

@@ -94,7 +94,7 @@ def header(page: Page, entry: Entry, now: datetime) -> None:
         page.item((" ".join(w for w in who if w), _MUTED))
     if account.reply_address:
         page.item(("replies arrive at ", _MUTED), account.reply_address)
-    parts: list[Part] = [(f"{STATE_GLYPHS[state]} {state.value}", _STATE_STYLE[state])]
+    parts: list[Part] = ["", (f"{STATE_GLYPHS[state]} {state.value}", _STATE_STYLE[state])]
     if entry.result is not None:
         ready = entry.result.warmup_ready
         style = _STATUS_STYLE[Status.OK if ready else Status.FAILED]

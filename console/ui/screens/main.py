@@ -53,7 +53,7 @@ whether one row changed or forty)."""
 class MainScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
         (0, "-narrow"),
-        (120, "-wide"),
+        (140, "-wide"),
     ]
 
     BINDINGS: ClassVar[list[BindingType]] = list(MAIN_BINDINGS)
