@@ -77,6 +77,7 @@ class MainScreen(Screen[None]):
         self.board = Board(loaded.accounts if loaded else ())
         self.clock = clock
         self.query_text = ""
+        self._committed = ""
         self.filter: Query = Query()
         self.table_order = SortOrder()
         self._check_on_start = check_on_start
@@ -373,39 +374,51 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)
+        self._committed = self.query_text
         bar.input.value = self.query_text
         bar.open()
 
     @on(FilterBar.Changed)
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.set_filter(event.text)
+        """Live preview while typing; an unusable term shows the committed filter again."""
+        if not self.set_filter(event.text):
+            self.set_filter(self._committed, quiet=True)
 
     @on(FilterBar.Done)
     def _filter_done(self, event: FilterBar.Done) -> None:
         if self.set_filter(event.text):
+            self._committed = self.query_text
             self.query_one(FilterBar).close()
             self.table.focus()
+        else:
+            self.set_filter(self._committed, quiet=True)
 
     @on(FilterBar.Cleared)
     def _filter_cleared(self) -> None:
         self.action_clear_filter()
 
-    def set_filter(self, text: str) -> bool:
-        """Apply a filter; a term that cannot mean anything is explained and nothing changes."""
+    def set_filter(self, text: str, *, quiet: bool = False) -> bool:
+        """Apply a filter; a term that cannot mean anything is explained and nothing changes.
+
+        `quiet` leaves the filter line's message alone (used when falling back).
+        """
         bar = self.query_one(FilterBar)
         try:
             query = parse_query(text)
         except FilterError as exc:
             bar.set_error(str(exc))
             return False
-        bar.set_error("")
-        self.query_text = text.strip()
-        self.filter = query
-        self.rebuild()
-        self.refresh_bindings()
+        if not quiet:
+            bar.set_error("")
+        if text.strip() != self.query_text or query != self.filter:
+            self.query_text = text.strip()
+            self.filter = query
+            self.rebuild()
+            self.refresh_bindings()
         return True
 
     def action_clear_filter(self) -> None:
+        self._committed = ""
         bar = self.query_one(FilterBar)
         bar.close()
         bar.set_error("")
