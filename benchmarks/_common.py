@@ -172,9 +172,11 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def machine() -> str:
+    """Date, Python, CPUs, and the load average: other work on the machine skews the numbers."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{date.today().isoformat()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()})"
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load {load}"
     )
 
 

@@ -6,7 +6,8 @@ full IMAP and SMTP ladder over implicit TLS, by: the engine (`Runner`), a raw as
 mail library), the same stdlib imaplib/smtplib code in a ThreadPoolExecutor, and (small N only)
 that code run sequentially. Engine and raw keep `--concurrency` connections in flight (a "check"
 is one connection: the runner's unit); the thread pool has `--threads` workers. The lab is one
-host, so the engine runs with per_host = concurrency (a real fleet spreads over many hosts).
+host, so the engine runs with per_host = concurrency (a real fleet spreads over many hosts;
+`--per-host 8`, the default setting, shows a fleet on a single provider's host).
 
     python benchmarks/throughput.py            # N = 200 and 1,000; delays 0, 20, 50, 100 ms
     python benchmarks/throughput.py --quick    # N = 100; delays 0 and 50 ms
@@ -145,7 +146,7 @@ def clients(
             (
                 "engine",
                 f"engine c={c}",
-                lambda c=c: asyncio.run(engine_check(accounts, secrets, c, c)),
+                lambda c=c: asyncio.run(engine_check(accounts, secrets, c, args.per_host or c)),
             )
         )
         if delay in VARIANT_DELAYS and "variants" in args.only:
@@ -263,6 +264,7 @@ def main() -> None:
     parser.add_argument("--delays", type=lambda s: [float(x) for x in s.split(",")])
     parser.add_argument("--concurrency", type=_ints, default=[32], help="engine and raw")
     parser.add_argument("--threads", type=_ints, default=[32], help="thread pool workers")
+    parser.add_argument("--per-host", type=int, help="the engine's per_host (= concurrency)")
     parser.add_argument("--seq-n", type=int, default=None, help="accounts for the sequential run")
     parser.add_argument(
         "--only",
