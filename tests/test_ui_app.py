@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
+from textual import events
+from textual.widgets import Input
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario
 from console.ui.app import MailConsoleApp
-from console.ui.widgets.filter_bar import DEBOUNCE_SECONDS
+from console.ui.widgets.filter_bar import DEBOUNCE_SECONDS, FilterInput
 from console.ui.widgets.summary_bar import SummaryBar
 
 GMAIL_IMAP_REJECT = "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"
@@ -193,3 +195,25 @@ async def test_help_screen_lists_the_keys(tmp_path: Path) -> None:
             assert expected in text
         await pilot.press("escape")
         assert isinstance(app.screen, type(main_screen(app)))
+
+
+async def test_keys_typed_right_behind_slash_land_in_the_filter(tmp_path: Path) -> None:
+    """Over SSH keys arrive in bursts: `/tag` must not sort (s), switch theme (t) or add (a)."""
+    path = tmp_path / "accounts.toml"
+    path.write_text('[[account]]\nemail = "a@x.example"\n[account.smtp]\nhost = "s.x.example"\n')
+    app = MailConsoleApp(path, secrets=memory_secrets(), check_on_start=False)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        theme = app.theme
+        for key, character in [("slash", "/"), *((c, c) for c in "state")]:
+            app.post_message(events.Key(key, character))  # all queued before any is handled
+        await pilot.pause()
+        screen = main_screen(app)
+        assert screen.query_one(FilterInput).value == "state"
+        assert app.theme == theme and screen.table_order.column is None
+        assert app.screen is screen  # no dialog opened
+        await pilot.press("escape", "e")  # in a form field "/" is just a character
+        field = screen.query_one("#host", Input)
+        field.focus()
+        await pilot.press("end", "slash")
+        assert field.value.endswith("/")

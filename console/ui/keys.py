@@ -14,6 +14,9 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "Filter",
         id="table.filter",
         tooltip="Filter: words, state:, tag:, cause:, provider:, imap:/smtp: (see below)",
+        # priority: handled as it arrives, so keys typed right behind it (a burst over SSH)
+        # land in the filter line instead of triggering sort, theme, add...
+        priority=True,
     ),
     Binding("escape", "clear_filter", "Clear filter", id="table.clear-filter"),
     Binding(

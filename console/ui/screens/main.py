@@ -19,7 +19,7 @@ from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from console.core.config import LoadedConfig
@@ -464,6 +464,8 @@ class MainScreen(Screen[None]):
             return has_row and not editing and self.loaded is not None
         if action in ("retest", "toggle_select"):
             return has_row
-        if action in ("retest_all", "cycle_sort", "filter"):
+        if action == "filter":  # a priority key: "/" typed into a form field stays a "/"
+            return len(self.board) > 0 and not isinstance(self.focused, Input)
+        if action in ("retest_all", "cycle_sort"):
             return len(self.board) > 0
         return True

@@ -36,11 +36,7 @@ class FilterBar(Horizontal):
     DEFAULT_CSS = """
     FilterBar {
         height: 1;
-        display: none;
         background: $panel;
-    }
-    FilterBar.-active {
-        display: block;
     }
     FilterBar > Label {
         width: 2;
@@ -79,6 +75,7 @@ class FilterBar(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._generation = 0
+        self.display = False
 
     def invalidate(self) -> None:
         """Forget pending debounced changes (enter or escape decided the filter already)."""
@@ -98,12 +95,14 @@ class FilterBar(Horizontal):
         return self.query_one(FilterInput)
 
     def open(self) -> None:
-        self.add_class("-active")
-        self.input.focus()
+        """Show the line and take the keyboard at once, so keys typed right after `/` (a paste,
+        a fast typist over SSH) land in the filter, not on the table's bindings."""
+        self.display = True
+        self.screen.set_focus(self.input)  # now: `focus()` would wait behind typed-ahead keys
 
     def close(self) -> None:
         self.invalidate()
-        self.remove_class("-active")
+        self.display = False
 
     def set_error(self, message: str) -> None:
         self.query_one("#filter-error", Static).update(Content(message))
@@ -116,7 +115,7 @@ class FilterBar(Horizontal):
         self.set_timer(DEBOUNCE_SECONDS, lambda: self._settled(generation))
 
     def _settled(self, generation: int) -> None:
-        if generation == self._generation and self.has_class("-active"):
+        if generation == self._generation and self.display:
             self.post_message(self.Changed(self.input.value))
 
     @on(Input.Submitted, "#filter-input")
