@@ -58,6 +58,7 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "Edit",
         id="table.edit",
         tooltip="Edit the highlighted account's IMAP settings in the detail pane",
+        priority=True,  # like "/": what is typed right after goes into the form
     ),
     Binding(
         "a",
@@ -66,6 +67,7 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         id="table.add",
         show=False,
         tooltip="Add an account (email first; the provider fills the servers)",
+        priority=True,  # like "/": the address typed right after goes into the dialog
     ),
     Binding(
         "d",

@@ -177,7 +177,7 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
         yield Static(Content(""), id=f"error-{key}", classes="error")
 
     def on_mount(self) -> None:
-        self.query_one("#email", Input).focus()
+        self.set_focus(self.query_one("#email", Input))  # now, not after queued keys
 
     def _value(self, key: str) -> str:
         widget = self.query_one(f"#{key}")

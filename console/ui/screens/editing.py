@@ -185,8 +185,10 @@ class EditFlow:
 
     # -- add / delete / reload --------------------------------------------------------------
 
-    def add(self) -> None:
-        self.screen.app.push_screen(AddAccountScreen(self.screen.board.emails), self._add_chosen)
+    async def add(self) -> None:
+        """Open the dialog and wait until it can take keys (typed-ahead ones included)."""
+        dialog = AddAccountScreen(self.screen.board.emails)
+        await self.screen.app.push_screen(dialog, self._add_chosen)
 
     def _add_chosen(self, new: NewAccount | None) -> None:
         if new is None:

@@ -442,8 +442,8 @@ class MainScreen(Screen[None]):
     def action_save_form(self) -> None:
         self.edits.save()
 
-    def action_add(self) -> None:
-        self.edits.add()
+    async def action_add(self) -> None:
+        await self.edits.add()
 
     def action_delete(self) -> None:
         self.edits.delete(self.table.cursor_email)
@@ -460,12 +460,14 @@ class MainScreen(Screen[None]):
             return editing
         if action == "clear_filter":
             return bool(self.query_text) and not editing
+        if action in ("filter", "edit", "add") and isinstance(self.focused, Input):
+            return False  # priority keys: typed into a form field they are just characters
         if action in ("edit", "delete"):
             return has_row and not editing and self.loaded is not None
         if action in ("retest", "toggle_select"):
             return has_row
-        if action == "filter":  # a priority key: "/" typed into a form field stays a "/"
-            return len(self.board) > 0 and not isinstance(self.focused, Input)
+        if action == "filter":
+            return len(self.board) > 0
         if action in ("retest_all", "cycle_sort"):
             return len(self.board) > 0
         return True

@@ -195,7 +195,7 @@ class ImapEditor(Vertical):
 
     def on_mount(self) -> None:
         self._check_mismatch()
-        self.query_one("#host", Input).focus()
+        self.screen.set_focus(self.query_one("#host", Input))  # now, not after queued keys
 
     # -- values -------------------------------------------------------------------------------
 
