@@ -64,6 +64,8 @@ class Board:
     def __init__(self, accounts: Iterable[Account] = ()) -> None:
         self._entries: dict[str, Entry] = {}
         self.selected: set[str] = set()
+        self._checking: set[str] = set()
+        """Emails with a check in flight, kept as they change (asked on every batch of events)."""
         self.replace_accounts(accounts)
 
     # -- accounts ----------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class Board:
                     entry.result = previous.result
             self._entries[account.email] = entry
         self.selected &= set(self._entries)
+        self._checking = {e.email for e in self._entries.values() if e.checking}
 
     def __contains__(self, email: object) -> bool:
         return email in self._entries
@@ -115,6 +118,7 @@ class Board:
         entry.checking = True
         entry.stages = {Protocol.SMTP: None, Protocol.IMAP: None}
         entry.fresh = {}
+        self._checking.add(email)
 
     def mark_stopped(self, email: str) -> None:
         """A check that ended without a result (cancelled, or the worker failed)."""
@@ -124,6 +128,7 @@ class Board:
         entry.checking = False
         entry.stages = {}
         entry.fresh = {}
+        self._checking.discard(email)
 
     def apply(self, event: RunnerEvent) -> str | None:
         """Fold one runner event in; returns the email whose row changed, if any."""
@@ -133,6 +138,7 @@ class Board:
         if isinstance(event, CheckStarted):
             entry.checking = True
             entry.stages[event.protocol] = None
+            self._checking.add(entry.email)
         elif isinstance(event, StageReached):
             if not entry.checking:
                 return None
@@ -145,6 +151,7 @@ class Board:
             entry.checking = False
             entry.stages = {}
             entry.fresh = {}
+            self._checking.discard(entry.email)
         return entry.email
 
     def set_result(self, result: AccountResult) -> None:
@@ -155,6 +162,7 @@ class Board:
             entry.checking = False
             entry.stages = {}
             entry.fresh = {}
+            self._checking.discard(result.email)
 
     # -- summaries ---------------------------------------------------------------------------
 
@@ -163,7 +171,7 @@ class Board:
         return Counter(entry.settled_state for entry in self._entries.values())
 
     def in_flight(self) -> int:
-        return sum(1 for entry in self._entries.values() if entry.checking)
+        return len(self._checking)
 
     def toggle_selected(self, email: str) -> bool:
         if email in self.selected:

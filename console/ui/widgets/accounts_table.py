@@ -19,14 +19,14 @@ from console.ui.board import Board, Entry
 from console.ui.cells import COLUMNS, Palette, TitleOf, row_cells
 from console.ui.sorting import SORT_KEYS, SortOrder
 
-_Signature = tuple[str, str]
 _ROW_KEYED_CACHES = ("_cell_render_cache", "_row_render_cache")
 """DataTable's render caches whose keys start with the row key (Textual 8.2)."""
 _SHARED_CACHES = ("_row_renderable_cache", "_line_cache")
 
 
-def _signature(text: Text) -> _Signature:
-    return (text.plain, str(text.style))
+def _same(a: Text, b: Text) -> bool:
+    """What a person sees is equal: text, base style and styled spans (Text == skips style)."""
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 
 def _evict(cache: LRUCache[Any, Any], rows: set[RowKey]) -> None:
@@ -54,7 +54,8 @@ class AccountsTable(DataTable[Text]):
             isinstance(getattr(self, name, None), LRUCache)
             for name in (*_ROW_KEYED_CACHES, *_SHARED_CACHES)
         ) and isinstance(getattr(self, "_data", None), dict)
-        self._shown: dict[str, dict[str, _Signature]] = {}
+        self._shown: set[str] = set()
+        """Emails with a row (a set: the cells themselves live in the DataTable only)."""
         self._widths: dict[str, int] = {}
         self.set_widths({c.key: c.width for c in COLUMNS})
 
@@ -71,7 +72,7 @@ class AccountsTable(DataTable[Text]):
             return
         self._widths = dict(widths)
         self.clear(columns=True)
-        self._shown = {}
+        self._shown = set()
         for column in COLUMNS:
             self.add_column(Text(column.label), key=column.key, width=widths[column.key])
 
@@ -116,7 +117,7 @@ class AccountsTable(DataTable[Text]):
     ) -> None:
         """Replace all rows (filter, sort, theme change); the cursor stays on `keep` if shown."""
         self.clear()
-        self._shown = {}
+        self._shown = set()
         for entry in entries:
             cells = row_cells(
                 entry,
@@ -126,7 +127,7 @@ class AccountsTable(DataTable[Text]):
                 now=now,
             )
             self.add_row(*(cells[c.key] for c in COLUMNS), key=entry.email)
-            self._shown[entry.email] = {k: _signature(v) for k, v in cells.items()}
+            self._shown.add(entry.email)
         if not self.move_to(keep) and self.row_count:
             self.move_cursor(row=0, animate=False)
 
@@ -147,8 +148,7 @@ class AccountsTable(DataTable[Text]):
         """
         writes: list[tuple[str, str, Text]] = []
         for entry in entries:
-            shown = self._shown.get(entry.email)
-            if shown is None:
+            if entry.email not in self._shown:
                 continue
             cells = row_cells(
                 entry,
@@ -159,10 +159,8 @@ class AccountsTable(DataTable[Text]):
                 columns=columns,
             )
             for key, text in cells.items():
-                signature = _signature(text)
-                if shown.get(key) != signature:
+                if not _same(self.get_cell(entry.email, key), text):
                     writes.append((entry.email, key, text))
-                    shown[key] = signature
         self._write(writes)
         return len(writes)
 
