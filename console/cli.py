@@ -31,6 +31,7 @@ from console.core.runner import AccountFinished, Runner, RunnerEvent
 from console.core.secrets import SecretProvider, fetch_secret, store_password
 
 EXIT_CANNOT_RUN = 3
+START_DEMO = "start-demo"  # console.ui.screens.main.START_DEMO, without importing Textual here
 
 
 class UsageError(Exception):
@@ -260,7 +261,8 @@ def cmd_discover(args: argparse.Namespace, session: Session) -> int:
     return 0 if all(result.best(p) for p in result.protocols) else 2
 
 
-def cmd_tui(session: Session) -> int:
+def cmd_tui(session: Session) -> object:
+    """Run the console; returns what the app exited with (START_DEMO: the user asked for it)."""
     from console.ui.app import MailConsoleApp
 
     app = MailConsoleApp(
@@ -269,8 +271,7 @@ def cmd_tui(session: Session) -> int:
         store_secret=session.store_secret,
         runner_factory=partial(Runner, allowed_hosts=session.allowed_hosts),
     )
-    app.run()
-    return 0
+    return app.run()
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_check(args, session)
             if args.command == "discover":
                 return cmd_discover(args, session)
-            return cmd_tui(session)
+            outcome = cmd_tui(session)
+        if outcome == START_DEMO:  # asked for on the first-run screen
+            with open_session(argparse.Namespace(demo=True, config=None)) as session:
+                cmd_tui(session)
+        return 0
     except UsageError as exc:
         sys.stderr.write(f"mailconsole: {report.plain(str(exc))}\n")
         return EXIT_CANNOT_RUN

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from contextlib import suppress
 from enum import Enum
+from importlib import resources
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -94,17 +95,27 @@ def new_config_file(path: Path | str, raw: Mapping[str, Any] | None = None) -> L
     """Create an account file that does not exist yet (mode 0600, folders made as needed)."""
     path = Path(path).expanduser()
     payload, parsed = _serialise(raw or {}, path)
+    return parse_config(path, payload, _create(path, payload), parsed)
+
+
+def copy_example(path: Path | str) -> LoadedConfig:
+    """First run: put the documented example file in place, comments and all; never over a file."""
+    path = Path(path).expanduser()
+    payload = resources.files("console").joinpath("accounts.example.toml").read_bytes()
+    return parse_config(path, payload, _create(path, payload))
+
+
+def _create(path: Path, payload: bytes) -> os.stat_result:
     if path.exists() or path.is_symlink():
         raise ConfigExistsError(path, "already exists; load it instead of creating it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _atomic_write(path, payload, NEW_FILE_MODE, None, exclusive=True)
-        written = os.stat(path)
+        return os.stat(path)
     except FileExistsError:
         raise ConfigExistsError(path, "already exists; load it instead of creating it") from None
     except OSError as exc:
         raise _write_error(path, exc) from None
-    return parse_config(path, payload, written, parsed)
 
 
 def backup_path(path: Path) -> Path:

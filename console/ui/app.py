@@ -159,9 +159,11 @@ class MailConsoleApp(App[None]):
             if not self.config_path.exists():
                 error = (
                     f"No account file yet.\n\nmailconsole looks for it at:\n  {self.config_path}"
-                    "\n\nPress a to add the first account (the file is created for you), or "
-                    "start with --config PATH to open another file. accounts.example.toml "
-                    "documents every option."
+                    "\n\nTo start:\n"
+                    "  a  add the first account (the file is created for you)\n"
+                    "  c  copy the documented example (accounts.example.toml) there and edit it\n"
+                    "  D  try the demo: scripted servers on 127.0.0.1, no credentials needed\n"
+                    "\nOr start mailconsole with --config PATH to open another file."
                 )
         else:
             error = None
@@ -196,6 +198,10 @@ class MailConsoleApp(App[None]):
             (
                 "Editing IMAP settings (in the detail pane)",
                 binding_rows([b for b in main if (b.id or "").startswith("editor.")], keys),
+            ),
+            (
+                "First run (no account file yet)",
+                binding_rows([b for b in main if (b.id or "").startswith("first-run.")], keys),
             ),
             (
                 "Anywhere",

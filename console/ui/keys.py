@@ -94,6 +94,20 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         tooltip="Read the account file again from disk",
     ),
     Binding(
+        "c",
+        "copy_example",
+        "Copy example",
+        id="first-run.copy-example",
+        tooltip="No account file yet: copy the documented example there, then edit it",
+    ),
+    Binding(
+        "D",
+        "start_demo",
+        "Start demo",
+        id="first-run.demo",
+        tooltip="No account file yet: try the demo (scripted servers on 127.0.0.1)",
+    ),
+    Binding(
         "ctrl+t",
         "test_form",
         "Test",

@@ -18,6 +18,7 @@ from console.core.config import ConfigError, LoadedConfig, load_config
 from console.core.config_write import (
     ConfigChangedError,
     add_account,
+    copy_example,
     new_config_file,
     remove_account,
     save_config,
@@ -239,6 +240,18 @@ class EditFlow:
             return
         self._apply(loaded)
         self.screen.notify(f"Reloaded {self.screen.path}", markup=False)
+
+    def copy_example(self) -> None:
+        """First run: put accounts.example.toml where the file is expected and open it."""
+        try:
+            self._apply(copy_example(self.screen.path))
+        except ConfigError as exc:
+            self.screen.notify(str(exc), title="Copy failed", severity="error", markup=False)
+            return
+        self.screen.notify(
+            f"Copied the example to {self.screen.path}: edit it, then ctrl+r reloads it",
+            markup=False,
+        )
 
     # -- workers -------------------------------------------------------------------------------
 

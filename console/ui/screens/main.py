@@ -41,6 +41,9 @@ from console.ui.widgets.detail_pane import DetailPane
 from console.ui.widgets.filter_bar import FilterBar
 from console.ui.widgets.summary_bar import SummaryBar
 
+START_DEMO = "start-demo"
+"""What the app returns when the first-run screen asks for the demo (the CLI starts it)."""
+
 Clock = Callable[[], datetime]
 TICK_SECONDS = 5.0
 DETAIL_SETTLE = 0.12
@@ -451,6 +454,17 @@ class MainScreen(Screen[None]):
     def action_reload(self) -> None:
         self.edits.reload()
 
+    def action_copy_example(self) -> None:
+        self.edits.copy_example()
+
+    def action_start_demo(self) -> None:
+        self.app.exit(result=START_DEMO)
+
+    @property
+    def first_run(self) -> bool:
+        """No account file at all (not a broken one): the screen offers ways to start."""
+        return self.loaded is None and not self.path.exists()
+
     # -- what applies now ---------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -458,6 +472,8 @@ class MainScreen(Screen[None]):
         has_row = self.is_mounted and self.table.cursor_email is not None
         if action in ("test_form", "save_form", "cancel_edit"):
             return editing
+        if action in ("copy_example", "start_demo"):
+            return self.first_run
         if action == "clear_filter":
             return bool(self.query_text) and not editing
         if action in ("filter", "edit", "add") and isinstance(self.focused, Input):
