@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
+from ui_support import highlight, main_screen, row, settle, shown_emails
 
 from console.core.diagnosis import advise
 from console.core.model import Cause, Protocol
 from console.core.runner import Runner
 from console.lab.demo import DEMO_HOSTS, DemoLab
 from console.ui.app import MailConsoleApp
-from tests.test_ui_support import highlight, main_screen, row, settle, shown_emails
 
 # email -> (state cell, protocol of the cause, cause) for the demo's special accounts.
 EXPECTED = {

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 from textual.widgets import Input
 
 from console.core.model import AccountResult, Cause, CheckResult, Protocol, Stage, Status

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 from textual import events
 from textual.widgets import Input
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 from textual.widgets import Input
 
 from console.core.secrets import MemorySecrets

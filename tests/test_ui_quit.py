@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_ui_support import Acct, accounts_toml, main_screen, row
+from ui_support import Acct, accounts_toml, main_screen, row
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, Hostile, ImapScenario, Lab, SmtpScenario

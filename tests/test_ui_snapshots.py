@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_ui_support import highlight as show
+from ui_support import highlight as show
 from textual.pilot import Pilot
 
 from console.core.model import (
