@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
+from console.core.probe.flow import connect, record_tls, run_ladder
 from console.core.probe.imap_client import (
     ImapSession,
     encode_mailbox,
@@ -22,9 +23,8 @@ from console.core.probe.steps import (
     Ladder,
     ProtocolViolation,
     StageFailure,
-    open_socket,
 )
-from console.core.probe.tls import client_context, tls_info
+from console.core.probe.tls import client_context
 
 QUOTA_WARNING_PERCENT = 90
 _SMTP_BANNER = re.compile(r"^\d{3}(?:[ -]|$)")
@@ -51,29 +51,14 @@ async def probe_imap(
     session = ImapSession(ladder.transcript)
     if secret:
         session.protect(secret)
-    try:
-        await _ladder(ladder, session, secret, local_addr)
-        return ladder.ok()
-    except StageFailure as failure:
-        return ladder.failed(failure)
-    except Exception as exc:  # a bug here must still end as a result, not a crash
-        return ladder.crashed(exc)
-    finally:
-        await session.aclose()
+    return await run_ladder(ladder, session, lambda: _ladder(ladder, session, secret, local_addr))
 
 
 async def _ladder(
     ladder: Ladder, session: ImapSession, secret: str | None, local_addr: str | None
 ) -> None:
     settings = ladder.settings
-    sock = await open_socket(ladder, local_addr)
-    if settings.security is Security.TLS:
-        async with ladder.stage(S.TLS) as note:
-            await session.attach(sock)
-            await session.start_tls(client_context(settings.tls_ca_file), settings.host)
-            note.detail = _record_tls(ladder, session)
-    else:
-        await session.attach(sock)
+    await connect(ladder, session, local_addr)
 
     async with ladder.stage(S.GREETING) as note:
         greeting = (await session.greeting()).decode("utf-8", "replace")
@@ -155,7 +140,7 @@ async def _starttls(ladder: Ladder, session: ImapSession, preauth: bool) -> None
         if response.result != "OK":
             raise StageFailure(tagged_text(response))
         caps = await session.capability()  # RFC 3501: forget what was said before TLS
-        note.detail = f"{tagged_text(response)}\n{_record_tls(ladder, session)}"
+        note.detail = f"{tagged_text(response)}\n{record_tls(ladder, session)}"
         note.detail += f"\nCAPABILITY {' '.join(sorted(caps))}"
     _record_capabilities(ladder, session)
 
@@ -242,17 +227,6 @@ async def _logout(ladder: Ladder, session: ImapSession) -> None:
             note.detail = "\n".join([*untagged_text(response), tagged_text(response)])
         except (ConnectionError, TimeoutError, ProtocolViolation) as exc:
             note.detail = f"no clean LOGOUT answer ({exc or type(exc).__name__}); closed anyway"
-
-
-def _record_tls(ladder: Ladder, session: ImapSession) -> str:
-    transport = session.tls_transport
-    if transport is None:
-        return ""
-    info = tls_info(transport)
-    ladder.facts.update(info.facts())
-    for warning in info.warnings():
-        ladder.warn(warning)
-    return info.describe()
 
 
 def _record_capabilities(ladder: Ladder, session: ImapSession) -> None:

@@ -22,14 +22,14 @@ from aiosmtplib.response import SMTPResponse
 
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
+from console.core.probe.flow import connect, record_tls, run_ladder
 from console.core.probe.steps import (
     REDACTED,
     Ladder,
     StageFailure,
     close_connection,
-    open_socket,
 )
-from console.core.probe.tls import client_context, tls_info
+from console.core.probe.tls import client_context
 
 _PEEK_BYTES = 512
 _PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")  # preferred first
@@ -61,7 +61,7 @@ class _SmtpSession:
         self.protocol = _ProbeProtocol(self._loop)
         self._sock: socket.socket | None = None
         self._raw: asyncio.Transport | None = None
-        self.tls: asyncio.Transport | None = None
+        self.tls_transport: asyncio.Transport | None = None
         self.mechanisms: list[str] = []  # AUTH mechanisms offered by the last EHLO
 
     async def attach(self, sock: socket.socket) -> None:
@@ -75,7 +75,7 @@ class _SmtpSession:
             self._raw, self.protocol, context, server_hostname=server_hostname
         )
         assert tls is not None
-        self.tls = tls
+        self.tls_transport = tls
         self.protocol.transport = tls
 
     async def greeting(self) -> SMTPResponse:
@@ -102,7 +102,7 @@ class _SmtpSession:
             if exc.code < 0:
                 raise _unparsable(exc) from None
             raise _refused(self._heard(SMTPResponse(exc.code, exc.message))) from None
-        self.tls = self.protocol.transport  # type: ignore[assignment]
+        self.tls_transport = self.protocol.transport  # type: ignore[assignment]
         return self._heard(response)
 
     def _heard(self, response: SMTPResponse) -> SMTPResponse:
@@ -111,7 +111,7 @@ class _SmtpSession:
         return response
 
     async def aclose(self) -> None:
-        await close_connection(self._sock, self.tls, self._raw)
+        await close_connection(self._sock, self.tls_transport, self._raw)
 
 
 def render(response: SMTPResponse) -> str:
@@ -150,29 +150,14 @@ async def probe_smtp(
         Protocol.SMTP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
     )
     session = _SmtpSession(ladder)
-    try:
-        await _ladder(ladder, session, secret, local_addr)
-        return ladder.ok()
-    except StageFailure as failure:
-        return ladder.failed(failure)
-    except Exception as exc:  # a bug here must still end as a result, not a crash
-        return ladder.crashed(exc)
-    finally:
-        await session.aclose()
+    return await run_ladder(ladder, session, lambda: _ladder(ladder, session, secret, local_addr))
 
 
 async def _ladder(
     ladder: Ladder, session: _SmtpSession, secret: str | None, local_addr: str | None
 ) -> None:
     settings = ladder.settings
-    sock = await open_socket(ladder, local_addr)
-    if settings.security is Security.TLS:
-        async with ladder.stage(S.TLS) as note:
-            await session.attach(sock)
-            await session.start_tls(client_context(settings.tls_ca_file), settings.host)
-            note.detail = _record_tls(ladder, session)
-    else:
-        await session.attach(sock)
+    sock = await connect(ladder, session, local_addr)
 
     async with ladder.stage(S.GREETING) as note:
         try:
@@ -197,7 +182,7 @@ async def _ladder(
                     cause=Cause.STARTTLS_UNAVAILABLE,
                 )
             reply = await session.starttls(client_context(settings.tls_ca_file), settings.host)
-            note.detail = f"{render(reply)}\n{_record_tls(ladder, session)}"
+            note.detail = f"{render(reply)}\n{record_tls(ladder, session)}"
             # RFC 3207: forget what was said before TLS and ask again
             note.detail += "\n" + await _ehlo(ladder, session, helo)
 
@@ -237,7 +222,7 @@ async def _authenticate(ladder: Ladder, session: _SmtpSession, secret: str) -> N
     settings = ladder.settings
     offered = session.mechanisms
     async with ladder.stage(S.AUTH) as note:
-        if session.tls is None and settings.security is not Security.NONE:
+        if session.tls_transport is None and settings.security is not Security.NONE:
             raise AssertionError("credentials would cross an unencrypted connection")
         if settings.auth is AuthMethod.OAUTH2:
             reply = await _xoauth2(ladder, session, secret)
@@ -250,7 +235,7 @@ async def _authenticate(ladder: Ladder, session: _SmtpSession, secret: str) -> N
         note.detail = render(reply)
         if reply.code != 235:
             raise _refused(reply)
-    if session.tls is None:
+    if session.tls_transport is None:
         ladder.warn(
             "The server accepted the password over an unencrypted connection "
             '(security = "none"): anyone on the network path can read it. Use TLS.'
@@ -321,13 +306,3 @@ def _not_smtp(session: _SmtpSession, exc: SMTPResponseException) -> StageFailure
     return StageFailure(
         f"this port answers like {what}, not SMTP: {head}", cause=Cause.WRONG_SERVICE
     )
-
-
-def _record_tls(ladder: Ladder, session: _SmtpSession) -> str:
-    if session.tls is None:
-        return ""
-    info = tls_info(session.tls)
-    ladder.facts.update(info.facts())
-    for warning in info.warnings():
-        ladder.warn(warning)
-    return info.describe()
