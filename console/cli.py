@@ -270,6 +270,7 @@ def cmd_tui(session: Session) -> object:
         secrets=session.secrets,
         store_secret=session.store_secret,
         runner_factory=partial(Runner, allowed_hosts=session.allowed_hosts),
+        allowed_hosts=session.allowed_hosts,
     )
     return app.run()
 

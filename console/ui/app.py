@@ -74,6 +74,7 @@ class MailConsoleApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         theme_dirs: Iterable[Path] | None = None,
         state_dir: Path | None = None,
+        allowed_hosts: frozenset[str] | None = None,
     ) -> None:
         """
         Args:
@@ -87,6 +88,7 @@ class MailConsoleApp(App[None]):
             theme_dirs: folders of theme files; the bundled and user folders by default.
             state_dir: where the chosen theme is remembered (else $MAILCONSOLE_STATE_DIR or
                 the user state dir).
+            allowed_hosts: the only hosts "find settings" may probe (the demo: loopback).
         """
         super().__init__()
         self.config_path = Path(config_path)
@@ -96,6 +98,7 @@ class MailConsoleApp(App[None]):
         self._runner_factory: RunnerFactory = runner_factory or Runner
         self._clock = clock or (lambda: datetime.now(UTC))
         self._state_dir = state_dir
+        self._allowed_hosts = allowed_hosts
         self._prefs = load_prefs(state_dir)
         self._loaded = loaded
         self._load_error: str | None = None
@@ -176,6 +179,7 @@ class MailConsoleApp(App[None]):
             runner_factory=self._runner_factory,
             clock=self._clock,
             check_on_start=self._check_on_start,
+            allowed_hosts=self._allowed_hosts,
         )
 
     def on_mount(self) -> None:

@@ -15,6 +15,7 @@ from textual.content import Content
 from console.core.model import (
     LADDERS,
     Account,
+    Cause,
     CheckResult,
     FactValue,
     Protocol,
@@ -116,6 +117,22 @@ def meaning(page: Page, entry: Entry) -> None:
         page.item(("Warm-up needs working SMTP and IMAP (or a send-only relay).", _MUTED))
 
 
+FINDABLE = frozenset(
+    {
+        Cause.TLS_MISMATCH,
+        Cause.TIMEOUT,
+        Cause.CONNECTION_REFUSED,
+        Cause.WRONG_SERVICE,
+        Cause.STARTTLS_UNAVAILABLE,
+        Cause.PLAINTEXT_DISABLED,
+        Cause.CERTIFICATE_INVALID,
+        Cause.DNS_FAILED,
+        Cause.SETTINGS_MISSING,
+    }
+)
+"""IMAP causes where "find settings" (f) can show the pair that answers."""
+
+
 def problem(page: Page, result: CheckResult, account: Account) -> None:
     """One failed protocol: the cause, what it means, the fix, and the server's own words."""
     name = result.protocol.value.upper()
@@ -141,6 +158,12 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
                 page.item(f"  {number}. ", step)
         for link in advice.links:
             page.item(("  → ", _MUTED), link)
+        if result.protocol is Protocol.IMAP and result.cause in FINDABLE:
+            page.item(
+                ("  ⇒ ", "bold"),
+                ("Press f to find the IMAP port and security that answer", "bold"),
+                " (no password is sent; the result fills the edit form).",
+            )
     if result.message:
         page.line(("The server said, exactly:", "bold"))
         for text_line in result.message.splitlines() or [result.message]:

@@ -61,6 +61,16 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         priority=True,  # like "/": what is typed right after goes into the form
     ),
     Binding(
+        "f",
+        "find_settings",
+        "Find settings",
+        id="table.find-settings",
+        show=False,  # the footer keeps room for q and ?; the detail pane offers it where it helps
+        tooltip="Find the IMAP port and security that answer (no password is sent) and put "
+        "them in the edit form",
+        priority=True,  # like "e": it opens the form
+    ),
+    Binding(
         "a",
         "add",
         "Add",

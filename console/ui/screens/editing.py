@@ -25,6 +25,12 @@ from console.core.config_write import (
     update_account,
 )
 from console.core.model import Account, CheckResult, Protocol, ServerSettings
+from console.core.providers.discovery import (
+    Discovery,
+    discover_account,
+    fix_summary,
+    suggest_fix,
+)
 from console.core.secrets import SecretError, SecretProvider
 from console.ui import detail
 from console.ui.board import Entry
@@ -50,6 +56,9 @@ StoreSecret = Callable[[ServerSettings, str], None]
 """Puts a password where `secrets` will find it (the keyring; MemorySecrets.set in the demo)."""
 
 FILE_GROUP = "file"
+FIND_GROUP = "find-settings"
+FIND_TIMEOUT = 5.0
+"""Seconds per stage for "find settings": short, a person is waiting (the search may try ~10)."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +70,20 @@ class _Job:
 
 class EditFlow:
     def __init__(
-        self, screen: MainScreen, *, secrets: SecretProvider, store_secret: StoreSecret
+        self,
+        screen: MainScreen,
+        *,
+        secrets: SecretProvider,
+        store_secret: StoreSecret,
+        allowed_hosts: frozenset[str] | None = None,
     ) -> None:
         self.screen = screen
         self._secrets = secrets
         self._store_secret = store_secret
+        self._allowed_hosts = allowed_hosts
         self._jobs: dict[Worker[object], _Job] = {}
         self._testing: Worker[CheckResult] | None = None
+        self._finding: Worker[Discovery] | None = None
 
     @property
     def editor(self) -> ImapEditor | None:
@@ -101,9 +117,10 @@ class EditFlow:
         self.screen.refresh_bindings()
 
     async def close(self) -> None:
-        if self._testing is not None:
-            self._testing.cancel()
-            self._testing = None
+        for worker in (self._testing, self._finding):
+            if worker is not None:
+                worker.cancel()
+        self._testing = self._finding = None
         await self.screen.pane.close_editor()
         self.screen.remove_class("-editing")
         self.screen.table.focus()
@@ -137,6 +154,61 @@ class EditFlow:
         self._testing = self.screen.scheduler.test_settings(candidate, Protocol.IMAP, secrets)
         testing = Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
         self.screen.pane.show_form_result(lambda _width: testing)
+
+    async def find(self, email: str | None) -> None:
+        """f: look for the IMAP port/security pair that answers, without sending a password,
+        and put it in the form (unsaved: ctrl+t tests it, ctrl+s saves it)."""
+        entry = self.screen.board.get(email) if email else None
+        if entry is None or self.screen.loaded is None:
+            return
+        editor = self.editor
+        if editor is None or editor.email != entry.account.email:
+            await self.open(entry.account.email)
+        account, allowed = entry.account, self._allowed_hosts
+
+        async def job() -> Discovery:
+            return await discover_account(
+                account, Protocol.IMAP, timeout=FIND_TIMEOUT, allowed_hosts=allowed
+            )
+
+        self._finding = self.screen.run_worker(
+            job,
+            group=FIND_GROUP,
+            exclusive=True,
+            exit_on_error=False,
+            description=f"find IMAP settings for {account.email}",
+        )
+        where = account.imap.host if account.imap else "the provider's servers"
+        looking = Content.styled(
+            f"⟳ looking for the IMAP port and security that answer at {where} "
+            "(no password is sent)…",
+            "$state-checking",
+        )
+        self.screen.pane.show_form_result(lambda _width: looking)
+
+    def _show_found(self, worker: Worker[object]) -> None:
+        editor = self.editor
+        if worker is not self._finding or editor is None:
+            return
+        self._finding = None
+        if worker.state is WorkerState.CANCELLED:
+            return
+        entry = self.screen.board.get(editor.email)
+        found = worker.result
+        if worker.state is WorkerState.ERROR or not isinstance(found, Discovery):
+            failed = Content(f"The search could not run: {worker.error}")
+            self.screen.pane.show_form_result(lambda _width: failed)
+            return
+        if entry is None:
+            return
+        account = entry.account
+        summary = fix_summary(Protocol.IMAP, found, account.imap)
+        changes = suggest_fix(account, Protocol.IMAP, found)
+        if changes:
+            editor.apply_fix(changes)
+            summary += "\nThe form now holds these values: ctrl+t tests them, ctrl+s saves them."
+        text = Content(summary)
+        self.screen.pane.show_form_result(lambda _width: text)
 
     def _show_test(self, worker: Worker[object]) -> None:  # the form-test worker
         editor = self.editor
@@ -267,6 +339,9 @@ class EditFlow:
 
     def worker_changed(self, worker: Worker[object]) -> None:
         if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.group == FIND_GROUP:
+            self._show_found(worker)
             return
         if worker.group != FILE_GROUP:
             self._show_test(worker)

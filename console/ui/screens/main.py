@@ -34,7 +34,7 @@ from console.ui.filtering import FilterError, Query, parse_query
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
-from console.ui.screens.editing import EditFlow, StoreSecret
+from console.ui.screens.editing import FIND_GROUP, EditFlow, StoreSecret
 from console.ui.sorting import SORT_KEYS, SortOrder
 from console.ui.widgets.accounts_table import AccountsTable
 from console.ui.widgets.detail_pane import DetailPane
@@ -72,6 +72,7 @@ class MainScreen(Screen[None]):
         runner_factory: RunnerFactory,
         clock: Clock,
         check_on_start: bool,
+        allowed_hosts: frozenset[str] | None = None,
     ) -> None:
         super().__init__()
         self.path = path
@@ -98,7 +99,9 @@ class MainScreen(Screen[None]):
             secrets=secrets,
             runner_factory=runner_factory,
         )
-        self.edits = EditFlow(self, secrets=secrets, store_secret=store_secret)
+        self.edits = EditFlow(
+            self, secrets=secrets, store_secret=store_secret, allowed_hosts=allowed_hosts
+        )
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -298,7 +301,7 @@ class MainScreen(Screen[None]):
                         severity="error",
                         markup=False,
                     )
-        elif worker.group == FORM_GROUP or worker.group.startswith("file"):
+        elif worker.group in (FORM_GROUP, FIND_GROUP) or worker.group.startswith("file"):
             self.edits.worker_changed(worker)
 
     # -- selection and view -------------------------------------------------------------------
@@ -436,6 +439,9 @@ class MainScreen(Screen[None]):
     async def action_edit(self) -> None:
         await self.edits.open(self.table.cursor_email)
 
+    async def action_find_settings(self) -> None:
+        await self.edits.find(self.table.cursor_email)
+
     async def action_cancel_edit(self) -> None:
         await self.edits.close()
 
@@ -476,9 +482,9 @@ class MainScreen(Screen[None]):
             return self.first_run
         if action == "clear_filter":
             return bool(self.query_text) and not editing
-        if action in ("filter", "edit", "add") and isinstance(self.focused, Input):
+        if action in ("filter", "edit", "add", "find_settings") and isinstance(self.focused, Input):
             return False  # priority keys: typed into a form field they are just characters
-        if action in ("edit", "delete"):
+        if action in ("edit", "delete", "find_settings"):
             return has_row and not editing and self.loaded is not None
         if action in ("retest", "toggle_select"):
             return has_row

@@ -7,7 +7,7 @@ only when the user tests or saves, never kept anywhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -228,6 +228,15 @@ class ImapEditor(Vertical):
             self.query_one(f"#{first}").focus()
             return None
         return form
+
+    def apply_fix(self, changes: Mapping[str, object]) -> None:
+        """Put what discovery found (host, port, security) into the form, unsaved."""
+        if "host" in changes:
+            self.query_one("#host", Input).value = str(changes["host"])
+        if "port" in changes:
+            self.query_one("#port", Input).value = str(changes["port"])
+        if "security" in changes:
+            self.query_one("#security", Select).value = str(changes["security"])
 
     def clear_password(self) -> None:
         self.query_one("#password", Input).value = ""
