@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +88,20 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A parsed, validated account file; `raw` is the TOML as read, for write-back (read-only)."""
+    """A parsed, validated account file, with the bytes it was read from (for write-back)."""
 
     path: Path
     settings: Settings
     accounts: tuple[Account, ...]
     issues: tuple[ConfigIssue, ...]
-    raw: dict[str, Any]
+    data: bytes = field(repr=False)
     fingerprint: Fingerprint
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The TOML as read, parsed anew on each use: edits start from a fresh copy, and a large
+        file's document is not held for the whole session (it is several times the file's size)."""
+        return parse_toml(self.path, self.data)
 
     def account(self, email: str) -> Account | None:
         key = email.casefold()
@@ -126,7 +132,7 @@ def parse_config(
     if raw is None:
         raw = parse_toml(path, data)
     settings, accounts, issues = validate(raw, base_dir=path.parent)
-    return LoadedConfig(path, settings, accounts, issues, raw, Fingerprint.of(data, stat))
+    return LoadedConfig(path, settings, accounts, issues, data, Fingerprint.of(data, stat))
 
 
 _TOML_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
