@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 from textual.widgets import Input
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 
 from console.core.model import AccountResult, Cause, CheckResult, Protocol, Stage, Status
 from console.core.secrets import MemorySecrets

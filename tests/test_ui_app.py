@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 from textual import events
 from textual.widgets import Input
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 from textual.widgets import Input
+from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, LabImapServer, SmtpScenario

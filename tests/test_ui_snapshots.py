@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ui_support import highlight as show
 from textual.pilot import Pilot
+from ui_support import highlight as show
 
 from console.core.model import (
     AccountResult,
