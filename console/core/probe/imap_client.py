@@ -15,20 +15,19 @@ import asyncio
 import base64
 import logging
 import re
-import socket
 import ssl
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
 from aioimaplib import aioimaplib
 
+from console.core.probe.flow import SocketSession
 from console.core.probe.steps import (
     REDACTED,
     ProtocolViolation,
     ServerClosed,
     StageFailure,
     Transcript,
-    close_connection,
     secret_forms,
 )
 
@@ -190,16 +189,14 @@ def _text(line: bytes) -> str:
 # -- the session ------------------------------------------------------------------------------
 
 
-class ImapSession:
+class ImapSession(SocketSession):
     """One probe connection: attach a socket, talk IMAP with bounded waits, always close."""
 
+    protocol: _ProbeProtocol
+
     def __init__(self, transcript: Transcript) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.protocol = _ProbeProtocol(self._loop, transcript)
+        super().__init__(_ProbeProtocol(asyncio.get_running_loop(), transcript))
         self.transcript = transcript
-        self._sock: socket.socket | None = None
-        self._raw: asyncio.Transport | None = None
-        self._tls: asyncio.Transport | None = None
         self._filter_key = id(self)
 
     @property
@@ -209,31 +206,11 @@ class ImapSession:
 
     @property
     def encrypted(self) -> bool:
-        return self._tls is not None
-
-    @property
-    def tls_transport(self) -> asyncio.Transport | None:
-        return self._tls
+        return self.tls_transport is not None
 
     def protect(self, secret: str) -> None:
         """Keep `secret` (and its encodings) out of aioimaplib's log records."""
         _FILTER.secrets.setdefault(self._filter_key, set()).update(secret_forms(secret))
-
-    async def attach(self, sock: socket.socket) -> None:
-        """Hand our connected socket to the protocol (input stays paused until `greeting`)."""
-        self._sock = sock
-        transport, _ = await self._loop.create_connection(lambda: self.protocol, sock=sock)
-        self._raw = transport
-
-    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
-        """Handshake on the current transport (implicit TLS, or after STARTTLS was accepted)."""
-        assert self._raw is not None
-        tls = await self._loop.start_tls(
-            self._raw, self.protocol, context, server_hostname=server_hostname
-        )
-        assert tls is not None
-        self._tls = tls
-        self.protocol.transport = tls
 
     async def greeting(self) -> bytes:
         """The server's first line; reading starts here."""
@@ -330,7 +307,7 @@ class ImapSession:
     async def aclose(self) -> None:
         """Close TLS and raw transports; the socket is really closed when this returns."""
         _FILTER.secrets.pop(self._filter_key, None)
-        await close_connection(self._sock, self._tls, self._raw)
+        await self.close_transports()
         if not self.protocol.failure.done():
             self.protocol.failure.set_result(ServerClosed("closed"))
 

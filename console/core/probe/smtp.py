@@ -22,12 +22,11 @@ from aiosmtplib.response import SMTPResponse
 
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
-from console.core.probe.flow import connect, record_tls, run_ladder
+from console.core.probe.flow import SocketSession, connect, record_tls, run_ladder
 from console.core.probe.steps import (
     REDACTED,
     Ladder,
     StageFailure,
-    close_connection,
 )
 from console.core.probe.tls import client_context
 
@@ -52,31 +51,15 @@ class _ProbeProtocol(SMTPProtocol):
         super().data_received(data)
 
 
-class _SmtpSession:
+class _SmtpSession(SocketSession):
     """One probe connection: commands with transcript lines, TLS, and a close that always works."""
 
+    protocol: _ProbeProtocol
+
     def __init__(self, ladder: Ladder) -> None:
-        self._loop = asyncio.get_running_loop()
+        super().__init__(_ProbeProtocol(asyncio.get_running_loop()))
         self.ladder = ladder
-        self.protocol = _ProbeProtocol(self._loop)
-        self._sock: socket.socket | None = None
-        self._raw: asyncio.Transport | None = None
-        self.tls_transport: asyncio.Transport | None = None
         self.mechanisms: list[str] = []  # AUTH mechanisms offered by the last EHLO
-
-    async def attach(self, sock: socket.socket) -> None:
-        self._sock = sock
-        transport, _ = await self._loop.create_connection(lambda: self.protocol, sock=sock)
-        self._raw = transport
-
-    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
-        assert self._raw is not None
-        tls = await self._loop.start_tls(
-            self._raw, self.protocol, context, server_hostname=server_hostname
-        )
-        assert tls is not None
-        self.tls_transport = tls
-        self.protocol.transport = tls
 
     async def greeting(self) -> SMTPResponse:
         transport = self.protocol.transport
@@ -109,9 +92,6 @@ class _SmtpSession:
         for line in render(response).split("\n"):
             self.ladder.transcript.server(line)
         return response
-
-    async def aclose(self) -> None:
-        await close_connection(self._sock, self.tls_transport, self._raw)
 
 
 def render(response: SMTPResponse) -> str:
