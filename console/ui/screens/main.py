@@ -341,6 +341,9 @@ class MainScreen(Screen[None]):
 
     def apply_sort(self, order: SortOrder) -> None:
         self.table_order = order
+        if self.table.filling:  # rows still to come would arrive in the old order
+            self.rebuild()
+            return
         with self.app.batch_update():
             self.table.sort_rows(order, self.board, self.board.emails)
             self.table.label_sorted(order)

@@ -6,8 +6,9 @@ beyond a cache of what each cell shows, so an unchanged cell is never touched ag
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -18,6 +19,11 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 from console.ui.board import Board, Entry
 from console.ui.cells import COLUMNS, Palette, TitleOf, row_cells
 from console.ui.sorting import SORT_KEYS, SortOrder
+
+FIRST_ROWS = 300
+"""Rows a `show` adds at once: more than a tall terminal shows; the rest follow in chunks."""
+CHUNK_ROWS = 1000
+"""Rows added per refresh after the first ones (about 0.1 s of work here)."""
 
 _ROW_KEYED_CACHES = ("_cell_render_cache", "_row_render_cache")
 """DataTable's render caches whose keys start with the row key (Textual 8.2)."""
@@ -56,6 +62,10 @@ class AccountsTable(DataTable[Text]):
         ) and isinstance(getattr(self, "_data", None), dict)
         self._shown: set[str] = set()
         """Emails with a row (a set: the cells themselves live in the DataTable only)."""
+        self._generation = 0
+        """Counts `show` calls: chunks of an older one are dropped."""
+        self.filling = False
+        """Rows of the last `show` are still being added (a sort then needs a new `show`)."""
         self._widths: dict[str, int] = {}
         self.set_widths({c.key: c.width for c in COLUMNS})
 
@@ -73,6 +83,7 @@ class AccountsTable(DataTable[Text]):
         self._widths = dict(widths)
         self.clear(columns=True)
         self._shown = set()
+        self._generation += 1
         for column in COLUMNS:
             self.add_column(Text(column.label), key=column.key, width=widths[column.key])
 
@@ -115,9 +126,32 @@ class AccountsTable(DataTable[Text]):
         now: datetime,
         keep: str | None = None,
     ) -> None:
-        """Replace all rows (filter, sort, theme change); the cursor stays on `keep` if shown."""
+        """Replace all rows (filter, sort, theme change); the cursor stays on `keep` if shown.
+
+        A large table shows its first rows at once and takes the rest a chunk per refresh, so
+        10,000 accounts paint as soon as a screenful is there and keys keep working meanwhile.
+        """
         self.clear()
         self._shown = set()
+        self._generation += 1
+        pending = list(entries)
+        add = partial(self._add, board=board, palette=palette, title_of=title_of, now=now)
+        add(pending[:FIRST_ROWS])
+        if not self.move_to(keep) and self.row_count:
+            self.move_cursor(row=0, animate=False)
+        self.filling = len(pending) > FIRST_ROWS
+        if self.filling:
+            self._add_later(pending[FIRST_ROWS:], self._generation, add, keep)
+
+    def _add(
+        self,
+        entries: Sequence[Entry],
+        *,
+        board: Board,
+        palette: Palette,
+        title_of: TitleOf,
+        now: datetime,
+    ) -> None:
         for entry in entries:
             cells = row_cells(
                 entry,
@@ -128,8 +162,29 @@ class AccountsTable(DataTable[Text]):
             )
             self.add_row(*(cells[c.key] for c in COLUMNS), key=entry.email)
             self._shown.add(entry.email)
-        if not self.move_to(keep) and self.row_count:
-            self.move_cursor(row=0, animate=False)
+
+    def _add_later(
+        self,
+        rest: Sequence[Entry],
+        generation: int,
+        add: Callable[[Sequence[Entry]], None],
+        keep: str | None,
+    ) -> None:
+        """The next chunk after the next frame; a newer `show` makes the pending chunks moot."""
+
+        def step() -> None:
+            if generation != self._generation:
+                return
+            first = self.cursor_email
+            add(rest[:CHUNK_ROWS])
+            if len(rest) > CHUNK_ROWS:
+                self._add_later(rest[CHUNK_ROWS:], generation, add, keep)
+                return
+            self.filling = False
+            if keep is not None and keep != first and self.cursor_row == 0:
+                self.move_to(keep)  # its row came late; the user has not moved meanwhile
+
+        self.call_after_refresh(step)
 
     def update_rows(
         self,
