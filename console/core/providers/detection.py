@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
-
-import dns.asyncresolver
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.rdtypes.ANY.MX
+from typing import TYPE_CHECKING
 
 from console.core.model import Account, Protocol
 from console.core.providers.catalog import get_provider, load_catalog
 from console.core.providers.names import email_domain, normalize_name
 from console.core.providers.records import Provider, Target, Variant
+
+if TYPE_CHECKING:  # dnspython is imported on the first MX lookup: ~40 ms off start-up
+    import dns.asyncresolver
 
 RESOLV_CONF = "/etc/resolv.conf"
 """Where the system resolver's configuration is read when no nameserver is given."""
@@ -97,6 +95,9 @@ def provider_for_greeting(text: str) -> Provider | None:
 
 
 def _resolver(nameserver: tuple[str, int] | None, timeout: float) -> dns.asyncresolver.Resolver:
+    import dns.asyncresolver
+    import dns.nameserver
+
     if nameserver is None:
         resolver = dns.asyncresolver.Resolver(filename=RESOLV_CONF)
     else:
@@ -114,6 +115,10 @@ async def mx_hosts(
 
     `nameserver` (host, port) replaces the system resolver (tests use a server on 127.0.0.1).
     """
+    import dns.exception
+    import dns.name
+    import dns.rdtypes.ANY.MX
+
     domain = normalize_name(domain)
     if not domain:
         return ()
