@@ -6,8 +6,11 @@ backend (as on a headless box) and opts in to `memory_keyring` where it needs on
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import ssl
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import keyring.backend
@@ -20,6 +23,8 @@ from keyring.compat import properties
 from servers import TlsFiles, under_ci, write_server_tls
 from servers_dovecot import DOVECOT, DovecotServer, start_dovecot
 from servers_smtp import SmtpServers, start_smtpd
+
+from console.lab import Lab
 
 # --- TLS --------------------------------------------------------------------------------------
 
@@ -128,3 +133,30 @@ def memory_keyring(
     backend = MemoryKeyring()
     monkeypatch.setattr(keyring.core, "_keyring_backend", backend)
     return backend
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The console remembers its theme here, never in the user's real state folder."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("MAILCONSOLE_STATE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[Lab]:
+    """Scripted servers on 127.0.0.1 (console.lab) with their own CA, stopped after the test."""
+    async with Lab() as lab:
+        yield lab
+
+
+@pytest.fixture
+async def no_leftovers() -> AsyncIterator[None]:
+    """Every probe closes its sockets and tasks before it returns (servers stop first)."""
+    threads = set(threading.enumerate())
+    yield
+    gc.collect()  # an unclosed socket or transport now raises ResourceWarning (-> error)
+    assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
+    assert set(threading.enumerate()) - threads <= {
+        t for t in threading.enumerate() if t.name.startswith("asyncio_")
+    }

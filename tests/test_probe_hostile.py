@@ -5,12 +5,10 @@ where they must not (the lab records what it received)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,23 +43,13 @@ T = 0.5  # per-stage timeout: hostile cases must end about then
 SLOW = 3.0  # generous upper bound for a whole check that hits one timeout
 FAST = 1.5  # a check that should end without waiting for any timeout
 
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def ca() -> Iterator[LabCA]:
     with LabCA() as lab_ca:
         yield lab_ca
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Every probe closes its sockets and tasks before it returns (the lab is stopped first)."""
-    threads = set(threading.enumerate())
-    yield
-    gc.collect()  # an unclosed socket or transport now raises ResourceWarning (-> error)
-    assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
-    assert set(threading.enumerate()) - threads <= {
-        t for t in threading.enumerate() if t.name.startswith("asyncio_")
-    }
 
 
 def imap_settings(

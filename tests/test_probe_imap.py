@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
-import threading
-from collections.abc import AsyncIterator
 
 import pytest
 from servers import ALICE, BOB, CAROL
@@ -30,17 +27,7 @@ IMAP_STAGES_TLS = [
     Stage.LOGOUT,
 ]
 
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Every probe closes its sockets and tasks before it returns."""
-    threads = set(threading.enumerate())
-    yield
-    gc.collect()  # an unclosed socket or transport now raises ResourceWarning (-> error)
-    assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
-    assert set(threading.enumerate()) - threads <= {
-        t for t in threading.enumerate() if t.name.startswith("asyncio_")
-    }
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 async def test_ok_over_implicit_tls(dovecot: DovecotServer) -> None:

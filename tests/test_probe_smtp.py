@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import gc
-import threading
-from collections.abc import AsyncIterator
 
 import pytest
 from servers import ALICE, BOB
@@ -17,17 +13,7 @@ from console.core.probe import probe_smtp
 
 TIMEOUT = 10.0
 
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Every probe closes its sockets and tasks before it returns."""
-    threads = set(threading.enumerate())
-    yield
-    gc.collect()  # an unclosed socket or transport now raises ResourceWarning (-> error)
-    assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
-    assert set(threading.enumerate()) - threads <= {
-        t for t in threading.enumerate() if t.name.startswith("asyncio_")
-    }
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 async def test_ok_over_implicit_tls_and_no_mail_is_sent(smtpd: SmtpServers) -> None:

@@ -3,8 +3,6 @@ preset in the provider data is something the lab (a correct server) can serve.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from console.core.diagnosis import advise
@@ -79,12 +77,6 @@ REPLIES: dict[str, tuple[str | None, str, set[Cause]]] = {
         {Cause.AUTH_FAILED},
     ),
 }
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab() as lab:
-        yield lab
 
 
 @pytest.mark.parametrize("provider", sorted(REPLIES))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,19 +16,6 @@ from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario
 from console.ui.app import MailConsoleApp
 from console.ui.screens.add_account import AddAccountScreen
 from console.ui.screens.confirm import ConfirmScreen
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab() as lab:
-        yield lab
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    monkeypatch.setenv("MAILCONSOLE_STATE_DIR", str(folder))
-    return folder
 
 
 async def fill(pilot: object, app: MailConsoleApp, field_id: str, text: str) -> None:

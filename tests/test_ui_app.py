@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from textual import events
 from textual.widgets import Input
 from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle, shown_emails
@@ -18,19 +16,6 @@ from console.ui.widgets.summary_bar import SummaryBar
 
 GMAIL_IMAP_REJECT = "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"
 HOSTILE_REPLY = "NO [ALERT] oops [/] then [@click=app.quit]click me[/] and [bold red]x"
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab() as lab:
-        yield lab
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    monkeypatch.setenv("MAILCONSOLE_STATE_DIR", str(folder))
-    return folder
 
 
 def memory_secrets() -> MemorySecrets:

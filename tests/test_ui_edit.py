@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input
 from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 
@@ -16,19 +14,6 @@ from console.ui.app import MailConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 
 PASSWORD = 'pä ss "w\\rd'
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab() as lab:
-        yield lab
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    monkeypatch.setenv("MAILCONSOLE_STATE_DIR", str(folder))
-    return folder
 
 
 async def wrong_port_file(lab: Lab, tmp_path: Path) -> tuple[Path, LabImapServer]:

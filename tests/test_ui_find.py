@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, Select
 from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 
 from console.core.secrets import MemorySecrets
 from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario
 from console.ui.app import MailConsoleApp
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab() as lab:
-        yield lab
 
 
 async def test_find_settings_fills_the_working_pair_without_sending_a_password(
