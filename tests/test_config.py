@@ -516,7 +516,11 @@ def test_save_keeps_exactly_one_backup_with_the_previous_content(tmp_path: Path)
     after_first = path.read_bytes()
     save_config(first, update_account(first.raw, "alice@acme.example", None, {"name": "B"}))
     assert bak.read_bytes() == after_first
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.toml", "accounts.toml.bak"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".accounts.toml.lock",  # the advisory lock every save takes
+        "accounts.toml",
+        "accounts.toml.bak",
+    ]
 
 
 def test_save_keeps_the_file_mode_and_returns_a_fresh_fingerprint(tmp_path: Path) -> None:
@@ -570,7 +574,7 @@ def test_unwritable_value_fails_before_touching_anything(tmp_path: Path) -> None
     with pytest.raises(ConfigWriteError, match=r"team\.members: a set cannot be written"):
         save_config(loaded, raw)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.toml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".accounts.toml.lock", "accounts.toml"]
 
 
 def test_failed_rename_leaves_the_original_and_no_temp_file(tmp_path: Path) -> None:

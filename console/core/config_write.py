@@ -1,8 +1,19 @@
 """Write the account file back (DESIGN section 3): atomically, with one `.bak`, never over a change
 made on disk since it was read, and never with a password or token in it.
 
-Edits work on a copy of the raw TOML (update_account, add_account, remove_account), so keys this
-version does not know survive a save. Comments do not (tomli-w cannot keep them); the `.bak` does.
+An edit changes only the edited values: every other byte of the file (comments, blank lines, key
+order, quoting, inline comments) stays; config_text.py says how. Files the program writes from
+scratch (a new file, the demo's) are written with tomli-w.
+
+A save holds an advisory lock (`fcntl.flock` on `.<name>.lock` beside the file) from reading the
+file to renaming the new one into place, so two programs saving at once cannot lose each other's
+change: the second one sees the first one's bytes and is refused with "changed on disk". Under
+the lock, temp files left by an interrupted save are removed. The new content is written and
+synced before the `.bak` is replaced, so a save that fails (a full disk) leaves the `.bak` as it
+was.
+
+The edit helpers (update_account, add_account, remove_account) return a new raw dict and copy only
+the account they change, so they stay cheap on a 10,000-account file.
 """
 
 from __future__ import annotations
@@ -10,12 +21,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import errno
+import fcntl
 import os
 import stat as st
 import tempfile
+import time
 import tomllib
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from enum import Enum
 from importlib import resources
 from pathlib import Path, PurePath
@@ -23,11 +36,20 @@ from typing import Any
 
 import tomli_w
 
-from console.core.config import ConfigError, LoadedConfig, parse_config, secret_locations
+from console.core.config import (
+    ConfigError,
+    LoadedConfig,
+    parse_config,
+    parse_toml,
+    secret_locations,
+)
+from console.core.config_text import rewrite
 from console.core.model import Account, AuthMethod, Protocol, ServerSettings
 
 RawConfig = dict[str, Any]
 NEW_FILE_MODE = 0o600
+LOCK_TIMEOUT = 10.0
+"""Seconds a save waits for another program's save of the same file before giving up."""
 
 
 class ConfigChangedError(ConfigError):
@@ -60,35 +82,119 @@ class ConfigExistsError(ConfigError):
 # ---------------------------------------------------------------------------------------------
 # Saving
 
+Change = Callable[[RawConfig], RawConfig]
+"""Takes the file's data as now on disk, returns what it should become (not changing its input)."""
+
 
 def save_config(loaded: LoadedConfig, raw: Mapping[str, Any]) -> LoadedConfig:
-    """Replace the file `loaded` came from with `raw`; returns the file as now written.
+    """Make the file `loaded` came from hold `raw`; returns the file as now written.
 
     Refuses (ConfigChangedError) when the file's bytes differ from those read at load time.
     On any failure the file is left as it was and no temp file remains (ConfigWriteError).
     """
+    wanted = dict(raw)
+    return change_config(loaded, lambda _current: wanted)
+
+
+def change_config(loaded: LoadedConfig, change: Change) -> LoadedConfig:
+    """One locked save: `change` gets the file's data (parsed from the bytes on disk, which are
+    the ones `loaded` was read from) and returns the new data, usually built with
+    update_account / add_account / remove_account. Raises what save_config raises, and whatever
+    `change` raises (ConfigEditError, ConfigSecretError) before anything is written."""
     path = loaded.path
-    payload, parsed = _serialise(raw, path)
     target = Path(os.path.realpath(path))  # a symlinked config stays a symlink
     try:
-        with open(target, "rb") as f:
-            current = f.read()
-            info = os.fstat(f.fileno())
-    except FileNotFoundError:
-        raise ConfigChangedError(path, "was removed or renamed") from None
-    except OSError as exc:
-        raise _write_error(path, exc) from None
-    if not loaded.fingerprint.matches(current):
-        raise ConfigChangedError(path)
-    mode = st.S_IMODE(info.st_mode)
-    owner = (info.st_uid, info.st_gid)
-    try:
-        _atomic_write(backup_path(target), current, mode, owner)
-        _atomic_write(target, payload, mode, owner)
-        written = os.stat(target)
+        with _locked(target):
+            try:
+                with open(target, "rb") as f:
+                    current = f.read()
+                    info = os.fstat(f.fileno())
+            except FileNotFoundError:
+                raise ConfigChangedError(path, "was removed or renamed") from None
+            if not loaded.fingerprint.matches(current):
+                raise ConfigChangedError(path)
+            _remove_orphans(target)
+            old = parse_toml(path, current)
+            new = change(old)
+            payload, parsed = _serialise(new, path, current, old)
+            mode = st.S_IMODE(info.st_mode)
+            owner = (info.st_uid, info.st_gid)
+            _replace(target, payload, current, mode, owner)
+            written = os.stat(target)
     except OSError as exc:
         raise _write_error(path, exc) from None
     return parse_config(path, payload, written, parsed)
+
+
+def add_accounts(
+    target: LoadedConfig | Path | str, tables: Iterable[Mapping[str, Any]]
+) -> LoadedConfig:
+    """Append several [[account]] tables (see account_table) in one save, for imports.
+
+    `target` is the loaded file, or the path of one that does not exist yet (it is created,
+    mode 0600). Every email must be new, also among `tables`; on any problem nothing is written.
+    """
+    entries = list(tables)
+    if isinstance(target, LoadedConfig):
+
+        def append(raw: RawConfig) -> RawConfig:
+            for table in entries:
+                raw = add_account(raw, table)
+            return raw
+
+        return change_config(target, append)
+    raw: RawConfig = {}
+    for table in entries:
+        raw = add_account(raw, table)
+    return new_config_file(target, raw)
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """Hold the advisory lock that every save of `target` takes (see the module docstring)."""
+    lock = target.with_name(f".{target.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConfigWriteError(
+                        target,
+                        f"another program has been saving this file for {LOCK_TIMEOUT:.0f} s "
+                        f"(lock {lock.name}); nothing was written. Try again.",
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove_orphans(target: Path) -> None:
+    """Temp files of saves that were killed before renaming (only called under the lock, so no
+    save of this file is running)."""
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        with suppress(OSError):
+            leftover.unlink()
+
+
+def _replace(
+    target: Path, payload: bytes, current: bytes, mode: int, owner: tuple[int, int]
+) -> None:
+    """The new content is written and synced first; only then is the `.bak` replaced and the new
+    file renamed into place. A failure while writing (a full disk) leaves both untouched."""
+    fresh = _write_temp(target, payload, mode, owner)
+    try:
+        _atomic_write(backup_path(target), current, mode, owner)
+        os.replace(fresh, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(fresh)
+        raise
+    _fsync_dir(target.parent)
 
 
 def new_config_file(path: Path | str, raw: Mapping[str, Any] | None = None) -> LoadedConfig:
@@ -110,7 +216,9 @@ def _create(path: Path, payload: bytes) -> os.stat_result:
         raise ConfigExistsError(path, "already exists; load it instead of creating it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _atomic_write(path, payload, NEW_FILE_MODE, None, exclusive=True)
+        with _locked(path):
+            _remove_orphans(path)
+            _atomic_write(path, payload, NEW_FILE_MODE, None, exclusive=True)
         return os.stat(path)
     except FileExistsError:
         raise ConfigExistsError(path, "already exists; load it instead of creating it") from None
@@ -124,12 +232,19 @@ def backup_path(path: Path) -> Path:
 
 
 def serialise(raw: Mapping[str, Any], path: Path | None = None) -> bytes:
-    """TOML bytes for `raw`, checked to read back; None values dropped, secrets refused."""
+    """TOML bytes for `raw`, written from scratch, checked to read back; None values dropped,
+    secrets refused."""
     return _serialise(raw, path)[0]
 
 
-def _serialise(raw: Mapping[str, Any], path: Path | None) -> tuple[bytes, dict[str, Any]]:
-    """The bytes to write and what they read back as (so a save need not parse them again)."""
+def _serialise(
+    raw: Mapping[str, Any],
+    path: Path | None,
+    original: bytes | None = None,
+    old: Mapping[str, Any] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """The bytes to write and what they read back as (so a save need not parse them again).
+    With the `original` bytes (and what they parse to, `old`), only the changed values differ."""
     secrets = list(secret_locations(raw))
     if secrets:
         raise ConfigSecretError(
@@ -139,12 +254,18 @@ def _serialise(raw: Mapping[str, Any], path: Path | None) -> tuple[bytes, dict[s
         )
     try:
         clean = _plain(raw, "")
+    except _Unwritable as exc:
+        raise ConfigWriteError(path, f"{exc}; nothing was written") from None
+    if original is not None and old is not None:
+        bom = "\ufeff" if original.startswith(b"\xef\xbb\xbf") else ""
+        kept = rewrite(original.decode("utf-8-sig"), old, clean, _dumps)
+        if kept is not None:
+            return (bom + kept[0]).encode("utf-8"), kept[1]
+    try:
         text = _dumps(clean)
         again = tomllib.loads(text)
         if again != clean and _dumps(again) != text:  # the second test tolerates nan
             raise ValueError("the written text does not read back the same")
-    except _Unwritable as exc:
-        raise ConfigWriteError(path, f"{exc}; nothing was written") from None
     except (TypeError, ValueError) as exc:
         raise ConfigWriteError(
             path, f"cannot write this as TOML ({exc}); nothing was written"
@@ -171,15 +292,8 @@ def _write_error(path: Path, exc: OSError) -> ConfigWriteError:
     return ConfigWriteError(path, f"could not save ({reason}); the file was not changed")
 
 
-def _atomic_write(
-    target: Path,
-    payload: bytes,
-    mode: int,
-    owner: tuple[int, int] | None,
-    *,
-    exclusive: bool = False,
-) -> None:
-    """Temp file in the same folder, fsync, chmod, rename over the target, fsync the folder."""
+def _write_temp(target: Path, payload: bytes, mode: int, owner: tuple[int, int] | None) -> str:
+    """A synced temp file beside `target` holding `payload`; removed again if writing fails."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -190,6 +304,24 @@ def _atomic_write(
             if owner is not None and os.fstat(f.fileno()).st_uid != owner[0]:
                 with suppress(PermissionError):  # root saving a user's file: keep it theirs
                     os.fchown(f.fileno(), *owner)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _atomic_write(
+    target: Path,
+    payload: bytes,
+    mode: int,
+    owner: tuple[int, int] | None,
+    *,
+    exclusive: bool = False,
+) -> None:
+    """Temp file in the same folder, fsync, chmod, rename over the target, fsync the folder."""
+    tmp = _write_temp(target, payload, mode, owner)
+    try:
         if exclusive:
             _link_new(tmp, target)
         else:
@@ -268,13 +400,16 @@ def update_account(
     itself when protocol is None. A None value removes the key; other keys stay as they were."""
     where = f"{email} {protocol.value}" if protocol else email
     _refuse_secrets(changes, where)
-    new = copy.deepcopy(dict(raw))
-    entry = _find(new, email)
-    table: RawConfig = entry
+    index = _index(raw, email)
+    if index is None:
+        raise ConfigEditError(None, f"{email}: no such account in the file")
     renamed = changes.get("email") if protocol is None else None
     clash = isinstance(renamed, str) and renamed.casefold() != email.casefold()
-    if clash and _index(new, str(renamed)) is not None:
+    if clash and _index(raw, str(renamed)) is not None:
         raise ConfigEditError(None, f"{renamed}: another account already has this email")
+    new, entries = _with_accounts(raw)
+    entry = entries[index] = copy.deepcopy(entries[index])
+    table: RawConfig = entry
     if protocol is not None:
         sub = entry.get(protocol.value)
         if not isinstance(sub, dict):  # absent, or malformed and now being fixed
@@ -294,24 +429,31 @@ def add_account(raw: Mapping[str, Any], table: Mapping[str, Any]) -> RawConfig:
     if not isinstance(email, str) or not email:
         raise ConfigEditError(None, "a new account needs an email")
     _refuse_secrets(table, email)
-    new = copy.deepcopy(dict(raw))
-    if _index(new, email) is not None:
+    if _index(raw, email) is not None:
         raise ConfigEditError(None, f"{email}: an account with this email already exists")
-    entries = new.setdefault("account", [])
-    if not isinstance(entries, list):
+    if not isinstance(raw.get("account", []), list):
         raise ConfigEditError(None, "`account` in the file is not a list of [[account]] tables")
+    new, entries = _with_accounts(raw)
     entries.append(_plain_or_edit_error(table, email))
     return new
 
 
 def remove_account(raw: Mapping[str, Any], email: str) -> RawConfig:
     """Drop the account with this email (the first one, as load_config uses the first)."""
-    new = copy.deepcopy(dict(raw))
-    index = _index(new, email)
+    index = _index(raw, email)
     if index is None:
         raise ConfigEditError(None, f"{email}: no such account in the file")
-    del new["account"][index]
+    new, entries = _with_accounts(raw)
+    del entries[index]
     return new
+
+
+def _with_accounts(raw: Mapping[str, Any]) -> tuple[RawConfig, list[Any]]:
+    """A copy of `raw` with its own list of accounts (the accounts themselves are shared: an
+    edit copies the one it changes)."""
+    new = dict(raw)
+    entries = new["account"] = list(raw.get("account", []))
+    return new, entries
 
 
 def account_table(account: Account) -> RawConfig:
