@@ -82,7 +82,8 @@ def _splice(text: str, old: Mapping[str, Any], new: dict[str, Any], dumps: Dumps
     new_by_email = {_key(e): e for e in new_accounts}
     old_keys = [_key(e) for e in old_accounts]
     kept = [k for k in old_keys if k in new_by_email]
-    added = [e for e in new_accounts if _key(e) not in set(old_keys)]
+    known = set(old_keys)
+    added = [e for e in new_accounts if _key(e) not in known]
     if [_key(e) for e in new_accounts] != kept + [_key(e) for e in added]:
         return None  # reordered: let the whole-document path (or the check) decide
     out: list[str] = []
@@ -154,9 +155,10 @@ def _account_pieces(lines: list[str]) -> list[tuple[int, int]] | None:
             end = starts[i + 1] if i + 1 < len(tops) else len(lines)
             pieces.append((starts[i], end))
     # a sub-table of the last account written after another top-level table: not cut here
+    top_lines = {h.line for h in tops}
     last_top: tuple[str, ...] = ("account",)
     for header in headers:
-        if header in tops:
+        if header.line in top_lines:
             last_top = header.path
         elif last_top != ("account",):
             return None
@@ -184,8 +186,16 @@ def _headers(lines: list[str]) -> list[_Header] | None:
                 return None
             headers.append(_Header(number, path, len(opening) == 2))
             continue
-        scanner.feed(line)
+        if not (scanner.idle and _PLAIN_LINE.match(line)):
+            scanner.feed(line)
     return headers if scanner.idle else None
+
+
+_PLAIN_LINE = re.compile(
+    r"""[ \t]*(?:#.*|[A-Za-z0-9_\-]+[ \t]*=[ \t]*(?:"[^"\\\[\]{}]*"|[0-9]+|true|false)"""
+    r"""[ \t]*(?:#[^"'\[\]{}]*)?)?\r?\n?$"""
+)
+"""A line that cannot open a string or an array (most of an account file): no need to lex it."""
 
 
 class _Scanner:

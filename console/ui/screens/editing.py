@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.worker import Worker, WorkerState
@@ -18,10 +18,10 @@ from console.core.config import ConfigError, LoadedConfig, load_config
 from console.core.config_write import (
     ConfigChangedError,
     add_account,
+    change_config,
     copy_example,
     new_config_file,
     remove_account,
-    save_config,
     update_account,
 )
 from console.core.model import Account, CheckResult, Protocol, ServerSettings
@@ -273,7 +273,7 @@ class EditFlow:
                 store(settings, password)
             if loaded is None:
                 return new_config_file(path, {"account": [new.table]})
-            return save_config(loaded, add_account(loaded.raw, new.table))
+            return change_config(loaded, lambda raw: add_account(raw, new.table))
 
         self._run(job, _Job("add", new.email, f"Added {new.email}; checking it."))
 
@@ -297,7 +297,7 @@ class EditFlow:
                 return
 
             def job() -> LoadedConfig:
-                return save_config(loaded, remove_account(loaded.raw, email))
+                return change_config(loaded, lambda raw: remove_account(raw, email))
 
             self._run(job, _Job("delete", email, f"Deleted {email}."))
 
@@ -409,9 +409,12 @@ class EditFlow:
 def _write_changes(loaded: LoadedConfig, email: str, changes: Changes) -> LoadedConfig:
     if changes.empty:
         return loaded
-    raw = loaded.raw
-    if changes.imap:
-        raw = update_account(raw, email, Protocol.IMAP, changes.imap)
-    if changes.account:
-        raw = update_account(raw, email, None, changes.account)
-    return save_config(loaded, raw)
+
+    def change(raw: dict[str, Any]) -> dict[str, Any]:
+        if changes.imap:
+            raw = update_account(raw, email, Protocol.IMAP, changes.imap)
+        if changes.account:
+            raw = update_account(raw, email, None, changes.account)
+        return raw
+
+    return change_config(loaded, change)
