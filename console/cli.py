@@ -28,7 +28,7 @@ from console.core.providers.discovery import (
 )
 from console.core.providers.names import email_domain
 from console.core.runner import AccountFinished, Runner, RunnerEvent
-from console.core.secrets import SecretProvider, fetch_secret, store_password
+from console.core.secrets import SecretProvider, delete_password, fetch_secret, store_password
 
 EXIT_CANNOT_RUN = 3
 START_DEMO = "start-demo"  # console.ui.screens.main.START_DEMO, without importing Textual here
@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument(
         "--timeout", type=_positive_float, default=5.0, help="seconds for one stage (default 5)"
     )
+    from console import cli_fleet
+
+    cli_fleet.add_parsers(sub, _add_common_options)
     return parser
 
 
@@ -283,6 +286,8 @@ class Session:
     secrets: SecretProvider = fetch_secret
     store_secret: Callable[[ServerSettings, str], None] = store_password
     allowed_hosts: frozenset[str] | None = None
+    forget_secret: Callable[[ServerSettings], None] = delete_password
+    import_defaults: tuple[tuple[str, str], ...] = ()  # set in every imported server table
 
 
 @contextmanager
@@ -295,7 +300,14 @@ def open_session(args: argparse.Namespace) -> Iterator[Session]:
     from console.lab.demo import DEMO_HOSTS, DemoLab
 
     with DemoLab() as demo:
-        yield Session(demo.config_path, demo.secrets, demo.secrets.set, DEMO_HOSTS)
+        yield Session(
+            demo.config_path,
+            demo.secrets,
+            demo.secrets.set,
+            DEMO_HOSTS,
+            forget_secret=demo.secrets.delete,
+            import_defaults=(("tls_ca_file", str(demo.ca_file)),),
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,6 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_check(args, session)
             if args.command == "discover":
                 return cmd_discover(args, session)
+            if args.command in ("import", "export"):
+                from console import cli_fleet
+
+                return cli_fleet.run(args, session)
             outcome = cmd_tui(session)
         if outcome == START_DEMO:  # asked for on the first-run screen
             with open_session(argparse.Namespace(demo=True, config=None)) as session:

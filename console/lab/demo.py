@@ -155,6 +155,12 @@ class DemoLab:
     ) -> None:
         self.stop()
 
+    @property
+    def ca_file(self) -> Path:
+        """The lab CA's certificate: what every demo server table has as tls_ca_file."""
+        assert self._lab is not None, "the demo is not started"
+        return self._lab.ca.ca_file
+
     def start(self) -> None:
         self._thread.start()
         try:
