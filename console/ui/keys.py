@@ -104,6 +104,15 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         tooltip="Read the account file again from disk",
     ),
     Binding(
+        "g",
+        "group_view",
+        "Groups",
+        id="table.groups",
+        show=False,  # the footer keeps its room; the table's title says "N problem groups (g)"
+        tooltip="Failing accounts grouped by protocol, cause, provider and host; enter shows a "
+        "group's accounts in the table",
+    ),
+    Binding(
         "c",
         "copy_example",
         "Copy example",

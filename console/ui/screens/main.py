@@ -23,7 +23,8 @@ from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from console.core.config import LoadedConfig
-from console.core.model import Account, Settings
+from console.core.fleet.groups import count_groups, group_failures
+from console.core.model import Account, CheckResult, Protocol, Settings
 from console.core.runner import auto_recheck_allowed
 from console.core.secrets import SecretProvider
 from console.ui import detail
@@ -35,6 +36,7 @@ from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
 from console.ui.screens.editing import FIND_GROUP, EditFlow, StoreSecret
+from console.ui.screens.groups import GroupsScreen
 from console.ui.sorting import SORT_KEYS, SortOrder
 from console.ui.widgets.accounts_table import AccountsTable
 from console.ui.widgets.detail_pane import DetailPane
@@ -204,6 +206,8 @@ class MainScreen(Screen[None]):
             title += f" · sort: {self.table_order.column} {arrow}"
         if self.board.selected:
             title += f" · {len(self.board.selected)} selected"
+        if problems := self.problem_groups():
+            title += f" · {problems} problem group{'s' if problems != 1 else ''} (g)"
         if title != self._title:  # a new title means a repaint; most flushes keep it
             self._title = title
             self.table.border_title = Content(title)
@@ -465,6 +469,25 @@ class MainScreen(Screen[None]):
 
     def action_copy_example(self) -> None:
         self.edits.copy_example()
+
+    # -- fleet: failing accounts grouped by cause (console/ui/screens/groups.py) --------------
+
+    def _group_input(self) -> Iterable[tuple[Account, CheckResult | None, CheckResult | None]]:
+        for entry in self.board:
+            yield entry.account, entry.check_for(Protocol.SMTP), entry.check_for(Protocol.IMAP)
+
+    def problem_groups(self) -> int:
+        """Counted when no check is in flight (the count changes only when results land)."""
+        if not self.board.in_flight() or not hasattr(self, "_problem_groups"):
+            self._problem_groups = count_groups(self._group_input())
+        return self._problem_groups
+
+    def action_group_view(self) -> None:
+        def chosen(text: str | None) -> None:
+            if text and self.set_filter(text):
+                self._committed = text
+
+        self.app.push_screen(GroupsScreen(group_failures(self._group_input())), chosen)
 
     def action_start_demo(self) -> None:
         self.app.exit(result=START_DEMO)

@@ -1,0 +1,75 @@
+"""Group by cause: the core grouping, and the console's view (g) with enter as a table filter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ui_support import Acct, accounts_toml, main_screen, settle, shown_emails
+
+from console.core.fleet.groups import group_failures
+from console.core.model import (
+    Account,
+    Cause,
+    CheckResult,
+    Protocol,
+    Security,
+    ServerSettings,
+    Status,
+)
+from console.core.secrets import MemorySecrets
+from console.lab import LAB_PASSWORD, LAB_USER, ImapScenario, Lab, SmtpScenario
+from console.ui.app import MailConsoleApp
+from console.ui.screens.groups import GroupsScreen
+
+
+def _account(email: str, host: str) -> Account:
+    imap = ServerSettings(Protocol.IMAP, host, 993, Security.TLS, email)
+    return Account(email=email, imap=imap, provider="google_workspace")
+
+
+def _failed(protocol: Protocol, cause: Cause) -> CheckResult:
+    return CheckResult(protocol, Status.FAILED, cause)
+
+
+def test_groups_by_protocol_cause_provider_host_largest_first() -> None:
+    ok = CheckResult(Protocol.SMTP, Status.OK)
+    app_pw = _failed(Protocol.IMAP, Cause.APP_PASSWORD_REQUIRED)
+    checks = [(_account(f"u{i}@acme.example", "imap.gmail.com"), ok, app_pw) for i in range(3)]
+    checks.append(
+        (_account("x@acme.example", "imap.gmail.com"), ok, _failed(Protocol.IMAP, Cause.TIMEOUT))
+    )
+    checks.append(
+        (_account("y@acme.example", "imap.gmail.com"), ok, CheckResult(Protocol.IMAP, Status.OK))
+    )
+    groups = group_failures(checks)
+    assert [g.size for g in groups] == [3, 1]
+    assert groups[0].label.startswith("IMAP · ")
+    assert "Google Workspace · imap.gmail.com · 3" in groups[0].label
+    assert groups[0].filter_text() == "imap:failed cause:app_password_required imap.gmail.com"
+
+
+async def test_group_view_counts_and_filters(lab: Lab, tmp_path: Path) -> None:
+    smtp = await lab.start(SmtpScenario())
+    imap_ok = await lab.start(ImapScenario())
+    imap_bad = await lab.start(
+        ImapScenario(auth_reply="NO [ALERT] Application-specific password required (Failure)")
+    )
+    accounts = [Acct(f"bad{i}@acme.example", smtp, imap_bad) for i in range(3)]
+    accounts += [Acct("good@acme.example", smtp, imap_ok)]
+    path = tmp_path / "accounts.toml"
+    path.write_text(accounts_toml(accounts, lab.ca.ca_file), encoding="utf-8")
+    secrets = MemorySecrets({f"{LAB_USER}@localhost": LAB_PASSWORD})
+    app = MailConsoleApp(path, secrets=secrets, check_on_start=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen = main_screen(app)
+        assert "1 problem group (g)" in str(screen.table.border_title)
+        await pilot.press("g")
+        assert isinstance(app.screen, GroupsScreen)
+        (group,) = app.screen.groups
+        assert group.size == 3
+        assert "Fix:" in app.screen.query_one("#group-detail").visual.plain  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, GroupsScreen)
+        assert sorted(shown_emails(app)) == [f"bad{i}@acme.example" for i in range(3)]
