@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from console.cli import Session
 
 COMMANDS = ("import", "export")
+DEMO_IMPORT_FILE = "import-demo.csv"  # console/lab/demo_import.toml writes it beside the demo file
 
 
 def add_parsers(sub: Any, add_common: Callable[..., None]) -> None:
@@ -55,7 +56,13 @@ def add_parsers(sub: Any, add_common: Callable[..., None]) -> None:
         "saved after the pre-flight: a terminal asks first, otherwise --yes is needed.",
     )
     add_common(imp, default=argparse.SUPPRESS)
-    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        nargs="?",
+        help="the CSV/TSV file (with --demo: the demo's 500-row file when left out)",
+    )
     imp.add_argument("--dry-run", action="store_true", help="show the plan; save nothing")
     imp.add_argument("--no-test", action="store_true", help="do not test the rows' servers")
     imp.add_argument(
@@ -151,6 +158,10 @@ def cmd_import(args: argparse.Namespace, session: Session) -> int:
             "see the plan"
         )
     path = session.config_path or default_config_path()
+    if args.file is None:
+        if not args.demo:
+            raise _usage("import needs a FILE (a CSV or TSV export)")
+        args.file = path.parent / DEMO_IMPORT_FILE
     try:
         loaded = load_config(path)
     except ConfigNotFoundError:

@@ -73,3 +73,40 @@ async def test_group_view_counts_and_filters(lab: Lab, tmp_path: Path) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, GroupsScreen)
         assert sorted(shown_emails(app)) == [f"bad{i}@acme.example" for i in range(3)]
+
+
+async def test_the_demo_import_file_shows_every_kind_of_row() -> None:
+    """The newcomer's tour: 500 rows, pre-flight against the demo lab, the two fixable groups."""
+    import asyncio
+
+    from console.core.config import load_config
+    from console.core.fleet import Action, plan_import, preflight
+    from console.core.model import State
+    from console.lab.demo import DEMO_HOSTS, DemoLab
+
+    demo = await asyncio.to_thread(DemoLab)
+    await asyncio.to_thread(demo.start)
+    try:
+        loaded = load_config(demo.config_path)
+        plan = plan_import(
+            demo.import_path.read_bytes(),
+            existing=loaded.accounts,
+            source=demo.import_path,
+            server_defaults={"tls_ca_file": str(demo.ca_file)},
+        )
+        assert len(plan.rows) == 500
+        assert plan.counts() == {"add": 474, "update": 0, "skip": 2, "error": 24}
+        await preflight(plan, loaded.settings, fallback=demo.secrets, allowed_hosts=DEMO_HOSTS)
+    finally:
+        await asyncio.to_thread(demo.stop)
+    states = [r.state for r in plan.rows if r.action is Action.ADD]
+    assert states.count(State.CONNECTED) == 447
+    groups = group_failures(
+        (r.account, r.result.smtp, r.result.imap)
+        for r in plan.rows
+        if r.account is not None and r.result is not None
+    )
+    labels = [g.label for g in groups]
+    assert any(x.startswith("IMAP · App password required · Google Workspace") for x in labels)
+    assert groups[0].size == 12 and groups[1].size == 10
+    assert groups[1].key.cause in (Cause.TLS_MISMATCH, Cause.TIMEOUT, Cause.WRONG_SERVICE)

@@ -22,6 +22,7 @@ from typing import Any
 from console.core.config_write import new_config_file
 from console.core.model import Protocol, Security
 from console.core.secrets import MemorySecrets
+from console.lab.demo_import import demo_rows, load_spec, write_csv
 from console.lab.lab import Lab
 from console.lab.scenario import Hostile, ImapScenario, SmtpScenario
 from console.lab.server import HOST
@@ -139,6 +140,9 @@ class DemoLab:
         self.secrets = MemorySecrets()
         self._dir = Path(tempfile.mkdtemp(prefix="mailconsole-demo-"))
         self.config_path = self._dir / "accounts.toml"
+        self.import_rows = demo_rows()
+        self.import_path = self._dir / str(load_spec()["file"])
+        """The demo's 500-row import file (demo_import.toml), written once the lab runs."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="demo-lab", daemon=True)
         self._lab: Lab | None = None
@@ -186,6 +190,9 @@ class DemoLab:
                 server = account.server(protocol)
                 if server is not None:
                     users[server][account.username(protocol)] = account.password
+        for row in self.import_rows:
+            for server in (row.imap, row.smtp):
+                users[server].setdefault(row.email, row.accepted(server))
         scenarios = {
             name: _scenario(name, table, users[name]) for name, table in self.plan.servers.items()
         }
@@ -208,3 +215,13 @@ class DemoLab:
                 self.secrets.set(key, account.secret(protocol))
             raw_accounts.append(table)
         new_config_file(self.config_path, {"settings": self.plan.settings, "account": raw_accounts})
+        write_csv(
+            self.import_path,
+            self.import_rows,
+            {
+                name: SERVER_HOSTS[Protocol.IMAP if isinstance(s, ImapScenario) else Protocol.SMTP]
+                for name, s in scenarios.items()
+            },
+            ports,
+            {name: scenario.security for name, scenario in scenarios.items()},
+        )

@@ -310,7 +310,7 @@ def _server(
     problem = cand.problems.append
     host = row.get(f"{p}.host")
     port: int | None = None
-    if host is not None and ":" in host and host.count(":") == 1:
+    if host is not None and "://" not in host and host.count(":") == 1:
         name, _, after_colon = host.partition(":")
         parsed = parse_port(after_colon)
         if parsed is None:
