@@ -6,6 +6,7 @@ Workers never touch widgets. The runner's events go into an inbox that the scree
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol as TypingProtocol
 
@@ -139,6 +140,26 @@ class CheckScheduler:
         return email in self._workers
 
     # -- test before save ---------------------------------------------------------------------
+
+    def test_servers(
+        self, account: Account, protocols: tuple[Protocol, ...], secrets: SecretProvider
+    ) -> Worker[dict[Protocol, CheckResult]]:
+        """Several protocols of an account that is not saved yet, side by side, in one worker."""
+        runner = self._factory(self._runner.settings, secrets=secrets, on_event=None)
+
+        async def job() -> dict[Protocol, CheckResult]:
+            checks = [runner.check_protocol(account, p) for p in protocols]
+            return dict(zip(protocols, await asyncio.gather(*checks), strict=True))
+
+        names = " and ".join(p.value for p in protocols)
+        return self._node.run_worker(
+            job,
+            name=account.email,
+            group=FORM_GROUP,
+            description=f"test unsaved {names} settings of {account.email}",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def test_settings(
         self, account: Account, protocol: Protocol, secrets: SecretProvider

@@ -294,14 +294,28 @@ def detail_content(entry: Entry, now: datetime, width: int = 80) -> Content:
     return page.content()
 
 
-def form_test_content(entry: Entry, width: int = 80) -> Content:
-    """The result of "test before save": the IMAP problem (if any) and its ladder."""
+def form_test_content(
+    entry: Entry, width: int = 80, protocols: tuple[Protocol, ...] = (Protocol.IMAP,)
+) -> Content:
+    """The result of "test before save": a verdict per server first (at 80x24 it is what shows),
+    then each problem and its ladder."""
     page = Page(width)
-    result = entry.check_for(Protocol.IMAP)
     page.line(("Test of the values in the form (not saved yet)", _HEADING))
-    if result is not None and _failed(result):
-        problem(page, result, entry.account)
-    elif result is not None and result.ok:
-        page.line(("✓ IMAP works with these settings. ctrl+s saves them.", "bold $state-connected"))
-    protocol_section(page, entry, Protocol.IMAP)
+    results = {p: entry.check_for(p) for p in protocols}
+    for protocol, result in results.items():
+        name = protocol.value.upper()
+        if result is not None and result.ok:
+            page.line((f"✓ {name} works with these settings.", "bold $state-connected"))
+        elif _failed(result) and result is not None:
+            page.line((f"✗ {name}: {knowledge.cause_title(result) or 'failed'}", _FAILED))
+    if any(r is not None and r.ok for r in results.values()) and not any(
+        _failed(r) for r in results.values()
+    ):
+        page.line("ctrl+s saves them.")
+    for result in results.values():
+        if result is not None and _failed(result):
+            page.blank()
+            problem(page, result, entry.account)
+    for protocol in protocols:
+        protocol_section(page, entry, protocol)
     return page.content()

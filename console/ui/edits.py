@@ -1,9 +1,10 @@
-"""The IMAP edit form's rules, without widgets: validation, the settings it describes, and which
-keys of the account file actually change (only those are written)."""
+"""The edit form's rules, without widgets: validation, the settings it describes, and which keys
+of the account file actually change (only those are written). The form has an IMAP part (where
+replies are read) and an SMTP part (sending); each has its own password for the keyring."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from console.core import diagnosis
@@ -30,6 +31,77 @@ class ImapForm:
             f"username={self.username!r}, password={'***' if self.password else ''!r}, "
             f"mailbox={self.mailbox!r}, reply_address={self.reply_address!r})"
         )
+
+
+@dataclass(frozen=True)
+class SmtpForm:
+    """The SMTP part of the form, as typed."""
+
+    host: str = ""
+    port: str = ""
+    security: str = ""
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:  # keep the password out of any log or traceback
+        return (
+            f"SmtpForm(host={self.host!r}, port={self.port!r}, security={self.security!r}, "
+            f"username={self.username!r}, password={'***' if self.password else ''!r})"
+        )
+
+
+def smtp_form_from_account(account: Account) -> SmtpForm:
+    smtp = account.smtp
+    if smtp is None:
+        return SmtpForm(username=account.email)
+    return SmtpForm(
+        host=smtp.host,
+        port=str(smtp.port),
+        security=smtp.security.value,
+        username=smtp.username,
+    )
+
+
+def validate_smtp(form: SmtpForm) -> dict[str, str]:
+    """The SMTP part's problems, by field (host, port, security, username)."""
+    return validate_server(Protocol.SMTP, form.host, form.port, form.security, form.username)
+
+
+def smtp_settings_from_form(form: SmtpForm, base: ServerSettings | None) -> ServerSettings:
+    """The SMTP settings the form describes (call only when `validate_smtp` found nothing)."""
+    values: dict[str, Any] = {
+        "host": form.host.strip(),
+        "port": int(form.port.strip()),
+        "security": Security(form.security),
+        "username": form.username.strip(),
+    }
+    if base is None:
+        return ServerSettings(protocol=Protocol.SMTP, **values)
+    return replace(base, **values)
+
+
+def smtp_changes(account: Account, form: SmtpForm) -> dict[str, Any]:
+    """The [account.smtp] keys that differ from the account as loaded."""
+    new = smtp_settings_from_form(form, account.smtp)
+    old = account.smtp
+    changed: dict[str, Any] = {}
+    for key in ("host", "port", "username"):
+        value = getattr(new, key)
+        if old is None or getattr(old, key) != value:
+            changed[key] = value
+    if old is None or old.security is not new.security:
+        changed["security"] = new.security.value
+    return changed
+
+
+def username_warnings(*usernames: tuple[str, str]) -> dict[str, str]:
+    """(field, username) pairs -> a warning for usernames with spaces (typed-ahead text, such as a
+    password, that landed in the wrong field looks like this); saving again keeps them."""
+    return {
+        key: "has a space: logins rarely do. Check it; saving again keeps it as typed."
+        for key, value in usernames
+        if any(c.isspace() for c in value.strip())
+    }
 
 
 def form_from_account(account: Account) -> ImapForm:
@@ -108,14 +180,16 @@ def settings_from_form(form: ImapForm, base: ServerSettings | None) -> ServerSet
     return replace(base, **values)
 
 
-def account_from_form(account: Account, form: ImapForm) -> Account:
+def account_from_form(account: Account, form: ImapForm, smtp: SmtpForm | None = None) -> Account:
     """The account as it would be after saving: what "test before save" checks."""
     reply = form.reply_address.strip() or None
+    edited = ("imap", "smtp") if smtp is not None else ("imap",)
     return replace(
         account,
         imap=settings_from_form(form, account.imap),
+        smtp=smtp_settings_from_form(smtp, account.smtp) if smtp is not None else account.smtp,
         reply_address=reply,
-        issues=tuple(i for i in account.issues if not (i.field or "").startswith("imap")),
+        issues=tuple(i for i in account.issues if not (i.field or "").startswith(edited)),
     )
 
 
@@ -125,10 +199,11 @@ class Changes:
 
     imap: dict[str, Any]
     account: dict[str, Any]
+    smtp: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not self.imap and not self.account
+        return not self.imap and not self.account and not self.smtp
 
 
 def changes_from_form(account: Account, form: ImapForm) -> Changes:
@@ -150,24 +225,34 @@ def changes_from_form(account: Account, form: ImapForm) -> Changes:
     return Changes(imap, top)
 
 
-def uses_stored_password(account: Account) -> bool:
-    """True when the IMAP secret comes from the keyring (no command configured)."""
-    imap = account.imap
-    return imap is None or not (imap.password_command or imap.oauth2_token_command)
+def uses_stored_password(account: Account, protocol: Protocol = Protocol.IMAP) -> bool:
+    """True when that server's secret comes from the keyring (no command configured)."""
+    server = account.smtp if protocol is Protocol.SMTP else account.imap
+    return server is None or not (server.password_command or server.oauth2_token_command)
 
 
-def mismatch_note(port: int, security: Security) -> str | None:
-    """Said while typing: a port that belongs to SMTP, or a port/security pair that cannot work."""
-    tls_port = DEFAULT_PORTS[Protocol.IMAP][Security.TLS]
-    starttls_port = DEFAULT_PORTS[Protocol.IMAP][Security.STARTTLS]
-    if diagnosis.port_protocol_mismatch(Protocol.IMAP, port):
+def password_source_note(account: Account, protocol: Protocol) -> str | None:
+    """Why the password field is closed: the secret comes from a command in the file."""
+    server = account.smtp if protocol is Protocol.SMTP else account.imap
+    if server is None or uses_stored_password(account, protocol):
+        return None
+    source = "oauth2_token_command" if server.oauth2_token_command else "password_command"
+    return f"the password comes from {source} in the account file"
+
+
+def mismatch_note(port: int, security: Security, protocol: Protocol = Protocol.IMAP) -> str | None:
+    """Said while typing: a port of the other protocol, or a port/security pair that cannot work."""
+    tls_port = DEFAULT_PORTS[protocol][Security.TLS]
+    starttls_port = DEFAULT_PORTS[protocol][Security.STARTTLS]
+    name, other = protocol.value.upper(), "SMTP" if protocol is Protocol.IMAP else "IMAP"
+    if diagnosis.port_protocol_mismatch(protocol, port):
         return (
-            f"port {port} is an SMTP port: IMAP listens on {tls_port} (tls) "
+            f"port {port} is an {other} port: {name} listens on {tls_port} (tls) "
             f"or {starttls_port} (starttls)"
         )
-    if not diagnosis.port_security_mismatch(Protocol.IMAP, port, security):
+    if not diagnosis.port_security_mismatch(protocol, port, security):
         return None
-    expected = diagnosis.expected_security(Protocol.IMAP, port)
+    expected = diagnosis.expected_security(protocol, port)
     if Security.TLS in expected:
         return (
             f"port {port} expects implicit TLS: choose security tls, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console.core import providers
 from console.core.model import Account, Protocol
-from console.ui.widgets.imap_editor import Preset
+from console.ui.widgets.account_editor import Preset
 
 
 def imap_presets(account: Account) -> list[Preset]:

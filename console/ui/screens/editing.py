@@ -7,8 +7,10 @@ never as worker arguments (worker descriptions are built from arguments).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
@@ -37,17 +39,21 @@ from console.ui.board import Entry
 from console.ui.edits import (
     Changes,
     ImapForm,
+    SmtpForm,
     account_from_form,
     changes_from_form,
     form_from_account,
     mismatch_note,
+    password_source_note,
     settings_from_form,
-    uses_stored_password,
+    smtp_changes,
+    smtp_form_from_account,
+    smtp_settings_from_form,
 )
 from console.ui.presets import imap_presets
 from console.ui.screens.add_account import AddAccountScreen, NewAccount
 from console.ui.screens.confirm import ConfirmScreen
-from console.ui.widgets.imap_editor import ImapEditor
+from console.ui.widgets.account_editor import AccountEditor
 
 if TYPE_CHECKING:
     from console.ui.screens.main import MainScreen
@@ -55,6 +61,8 @@ if TYPE_CHECKING:
 StoreSecret = Callable[[ServerSettings, str], None]
 """Puts a password where `secrets` will find it (the keyring; MemorySecrets.set in the demo)."""
 
+FORM_READY_TIMEOUT = 2.0
+"""Seconds typed-ahead keys are held at most while the form is put on screen."""
 FILE_GROUP = "file"
 FIND_GROUP = "find-settings"
 FIND_TIMEOUT = 5.0
@@ -82,39 +90,36 @@ class EditFlow:
         self._store_secret = store_secret
         self._allowed_hosts = allowed_hosts
         self._jobs: dict[Worker[object], _Job] = {}
-        self._testing: Worker[CheckResult] | None = None
+        self._testing: Worker[dict[Protocol, CheckResult]] | None = None
         self._finding: Worker[Discovery] | None = None
 
     @property
-    def editor(self) -> ImapEditor | None:
+    def editor(self) -> AccountEditor | None:
         return self.screen.pane.editor
-
-    # -- the form ------------------------------------------------------------------------------
 
     async def open(self, email: str | None) -> None:
         entry = self.screen.board.get(email) if email else None
         if entry is None or self.screen.loaded is None:
             return
         account = entry.account
-        note = None
-        if not uses_stored_password(account) and account.imap is not None:
-            source = (
-                "oauth2_token_command"
-                if account.imap.oauth2_token_command
-                else ("password_command")
-            )
-            note = f"the password comes from {source} in the account file"
-        editor = ImapEditor(
+        editor = AccountEditor(
             account.email,
-            form_from_account(account),
+            None if account.send_only and account.imap is None else form_from_account(account),
+            smtp_form_from_account(account),
             presets=imap_presets(account),
             mismatch=mismatch_note,
-            password_note=note,
+            password_note=password_source_note(account, Protocol.IMAP),
+            smtp_password_note=password_source_note(account, Protocol.SMTP),
         )
         self.screen.remove_class("-no-detail")
         self.screen.add_class("-editing")
-        await self.screen.pane.open_editor(editor)
+        await self.screen.pane.open_editor(editor, editor_title(account))
+        self.screen.table.move_to(account.email)  # the edited row stays in view above the form
         self.screen.refresh_bindings()
+        # Keys typed right after `e` (over SSH, a burst) wait in the app's queue while this
+        # action runs: hold them until the form can take them, so each lands in its field.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(editor.ready.wait(), FORM_READY_TIMEOUT)
 
     async def close(self) -> None:
         for worker in (self._testing, self._finding):
@@ -127,32 +132,53 @@ class EditFlow:
         self.screen.refresh_detail()
         self.screen.refresh_bindings()
 
-    def _form(self) -> tuple[ImapEditor, Account, ImapForm] | None:
+    def _form(
+        self, *, saving: bool = False
+    ) -> tuple[AccountEditor, Account, ImapForm, SmtpForm | None] | None:
         editor = self.editor
         if editor is None:
             return None
         entry = self.screen.board.get(editor.email)
-        form = editor.validated()
-        if entry is None or form is None:
+        found = editor.validated(saving=saving)
+        if entry is None or found is None:
             return None
-        return editor, entry.account, form
+        return editor, entry.account, *found
+
+    def submitted(self, save: bool) -> None:
+        """A form button or Enter in a field (the same as ctrl+s / ctrl+t)."""
+        if save:
+            self.save()
+        else:
+            self.test()
 
     def test(self) -> None:
-        """ctrl+t: the full IMAP ladder on the values in the form, saved or not."""
+        """ctrl+t: the full ladder of every server in the form, on its values, saved or not."""
         found = self._form()
         if found is None:
             return
-        _editor, account, form = found
-        candidate = account_from_form(account, form)
-        typed, settings, base = form.password, candidate.imap, self._secrets
+        editor, account, form, smtp = found
+        candidate = _candidate(editor, account, form, smtp)
+        typed = {
+            settings: password
+            for settings, password in (
+                (candidate.imap, form.password),
+                (candidate.smtp, smtp.password if smtp else ""),
+            )
+            if settings is not None and password
+        }
+        base = self._secrets
 
         async def secrets(asked: ServerSettings) -> str:
-            if typed and asked == settings:
-                return typed
+            if asked in typed:
+                return typed[asked]
             return await base(asked)
 
-        self._testing = self.screen.scheduler.test_settings(candidate, Protocol.IMAP, secrets)
-        testing = Content.styled("⟳ testing the values in the form (not saved)…", "$state-checking")
+        protocols = editor.protocols
+        self._testing = self.screen.scheduler.test_servers(candidate, protocols, secrets)
+        names = " and ".join(p.value.upper() for p in protocols)
+        testing = Content.styled(
+            f"⟳ testing the {names} values in the form (not saved)…", "$state-checking"
+        )
         self.screen.pane.show_form_result(lambda _width: testing)
 
     async def find(self, email: str | None) -> None:
@@ -219,40 +245,50 @@ class EditFlow:
             failed = Content(f"The test could not run: {worker.error}")
             self.screen.pane.show_form_result(lambda _width: failed)
             return
-        result = worker.result
+        results = worker.result
         entry = self.screen.board.get(editor.email)
-        if not isinstance(result, CheckResult) or entry is None:
+        if not isinstance(results, dict) or entry is None:
             return
-        form = editor.values()
-        candidate = account_from_form(entry.account, form)
-        shown = Entry(candidate, result=entry.result, fresh={Protocol.IMAP: result})
-        self.screen.pane.show_form_result(lambda width: detail.form_test_content(shown, width))
+        candidate = _candidate(editor, entry.account, editor.values(), editor.smtp_values())
+        shown = Entry(candidate, result=entry.result, fresh=dict(results))
+        protocols = tuple(results)
+        self.screen.pane.show_form_result(
+            lambda width: detail.form_test_content(shown, width, protocols)
+        )
 
     def save(self) -> None:
-        """ctrl+s: password to the keyring, changed keys to the file, then a re-test."""
-        found = self._form()
+        """ctrl+s: passwords to the keyring, changed keys to the file, then a re-test."""
+        found = self._form(saving=True)
         loaded = self.screen.loaded
         if found is None or loaded is None:
             return
-        editor, account, form = found
-        changes = changes_from_form(account, form)
-        password = form.password
-        if changes.empty and not password:
+        editor, account, form, smtp = found
+        has_imap = Protocol.IMAP in editor.protocols
+        changes = changes_from_form(account, form) if has_imap else Changes({}, {})
+        if smtp is not None:
+            changes = Changes(changes.imap, changes.account, smtp_changes(account, smtp))
+        passwords = []
+        if has_imap and form.password:
+            passwords.append((settings_from_form(form, account.imap), form.password))
+        if smtp is not None and smtp.password:
+            passwords.append((smtp_settings_from_form(smtp, account.smtp), smtp.password))
+        if changes.empty and not passwords:
             self.screen.notify("Nothing changed.", markup=False)
             return
-        new_settings = settings_from_form(form, account.imap)
         store = self._store_secret
         email = account.email
 
         def job() -> LoadedConfig:
-            if password:
-                store(new_settings, password)
+            for settings, password in passwords:
+                store(settings, password)
             return _write_changes(loaded, email, changes)
 
-        saved = ", ".join(f"imap.{k}" for k in changes.imap) or ""
-        if changes.account:
-            saved = ", ".join(filter(None, [saved, *changes.account]))
-        what = " and ".join(filter(None, [saved, "the password (keyring)" if password else ""]))
+        saved = [f"imap.{k}" for k in changes.imap] + [f"smtp.{k}" for k in changes.smtp]
+        saved += list(changes.account)
+        if passwords:
+            which = " and ".join(s.protocol.value.upper() for s, _ in passwords)
+            saved.append(f"the {which} password (keyring)")
+        what = ", ".join(saved)
         self._run(job, _Job("save", email, f"Saved {what} for {email}; re-testing."))
         editor.clear_password()
 
@@ -413,8 +449,27 @@ def _write_changes(loaded: LoadedConfig, email: str, changes: Changes) -> Loaded
     def change(raw: dict[str, Any]) -> dict[str, Any]:
         if changes.imap:
             raw = update_account(raw, email, Protocol.IMAP, changes.imap)
+        if changes.smtp:
+            raw = update_account(raw, email, Protocol.SMTP, changes.smtp)
         if changes.account:
             raw = update_account(raw, email, None, changes.account)
         return raw
 
     return change_config(loaded, change)
+
+
+def _candidate(
+    editor: AccountEditor, account: Account, form: ImapForm, smtp: SmtpForm | None
+) -> Account:
+    """The account as the form describes it (what a test checks)."""
+    if Protocol.IMAP in editor.protocols:
+        return account_from_form(account, form, smtp)
+    if smtp is None:
+        return account
+    return replace(account, smtp=smtp_settings_from_form(smtp, account.smtp))
+
+
+def editor_title(account: Account) -> Content:
+    """The line that stays above the form: which account (the footer shows the keys)."""
+    name = f"{account.email} · {account.name}" if account.name else account.email
+    return Content.assemble("Editing ", (name, "bold"))

@@ -38,6 +38,7 @@ from console.ui.messages import RunnerEventsPending
 from console.ui.screens.editing import FIND_GROUP, EditFlow, StoreSecret
 from console.ui.screens.groups import GroupsScreen
 from console.ui.sorting import SORT_KEYS, SortOrder
+from console.ui.widgets.account_editor import AccountEditor
 from console.ui.widgets.accounts_table import AccountsTable
 from console.ui.widgets.detail_pane import DetailPane
 from console.ui.widgets.filter_bar import FilterBar
@@ -445,6 +446,14 @@ class MainScreen(Screen[None]):
 
     async def action_edit(self) -> None:
         await self.edits.open(self.table.cursor_email)
+
+    @on(AccountEditor.Submitted)
+    def _form_submitted(self, event: AccountEditor.Submitted) -> None:
+        self.edits.submitted(event.save)
+
+    @on(AccountEditor.Cancelled)
+    async def _form_cancelled(self) -> None:
+        await self.edits.close()
 
     async def action_find_settings(self) -> None:
         await self.edits.find(self.table.cursor_email)

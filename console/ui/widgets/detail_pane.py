@@ -1,4 +1,4 @@
-"""The pane beside (or below) the table: the highlighted account in full, or its IMAP editor."""
+"""The pane beside (or below) the table: the highlighted account in full, or its edit form."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
-from console.ui.widgets.imap_editor import ImapEditor
+from console.ui.widgets.account_editor import AccountEditor
 
 Render = Callable[[int], Content]
 """Builds the pane's text for a given line width."""
@@ -21,6 +21,15 @@ Render = Callable[[int], Content]
 def _plain(widget: Static) -> str:
     visual = widget.visual
     return visual.plain if isinstance(visual, Content) else str(visual)
+
+
+class FormResult(Static, can_focus=True):
+    """A test's result above the form; focusable so the keyboard can scroll a long one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_up", show=False),
+        Binding("down", "scroll_down", show=False),
+    ]
 
 
 class DetailPane(VerticalScroll):
@@ -35,9 +44,29 @@ class DetailPane(VerticalScroll):
         width: 1fr;
         height: auto;
     }
+    /* While editing, the account's name and the last test's result stay at the top of the pane
+       (docked: the fields scroll beneath them, so the focused field stays in view too). */
+    DetailPane > #editor-title {
+        dock: top;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        text-style: bold;
+        color: $text-accent;
+        background: $boost;
+    }
     DetailPane > #form-result {
+        dock: top;
+        margin: 1 0 0 0;  /* under the title: docked widgets on one edge would overlap */
         height: auto;
-        margin: 1 0 0 0;
+        max-height: 30vh;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+        border-bottom: hkey $panel;
+        display: none;
+    }
+    DetailPane > #form-result.-shown {
+        display: block;
     }
     """
 
@@ -80,16 +109,17 @@ class DetailPane(VerticalScroll):
         yield Static(Content(""), id="detail-view")
 
     @property
-    def editor(self) -> ImapEditor | None:
-        return self.query_one_optional(ImapEditor)
+    def editor(self) -> AccountEditor | None:
+        return self.query_one_optional(AccountEditor)
 
     @property
     def text(self) -> str:
         """What the pane says, as plain text (for tests and screen readers alike)."""
         widgets = [self.query_one("#detail-view", Static)]
-        result = self.query_one_optional("#form-result", Static)
-        if result is not None:
-            widgets.append(result)
+        for extra in ("#editor-title", "#form-result"):
+            found = self.query_one_optional(extra, Static)
+            if found is not None:
+                widgets.append(found)
         return "\n".join(_plain(w) for w in widgets if w.display)
 
     def show(self, email: str | None, render: Render) -> None:
@@ -103,22 +133,29 @@ class DetailPane(VerticalScroll):
         self._renderer = render
         self.query_one("#detail-view", Static).update(render(self.text_width))
 
-    async def open_editor(self, editor: ImapEditor) -> None:
+    async def open_editor(self, editor: AccountEditor, title: Content) -> None:
+        """Show the form; `title` names the account and stays at the top while editing."""
         await self.close_editor()
         self.query_one("#detail-view", Static).display = False
+        await self.mount(Static(title, id="editor-title"))
+        await self.mount(FormResult(Content(""), id="form-result"))
         await self.mount(editor)
-        await self.mount(Static(Content(""), id="form-result"))
         self.scroll_home(animate=False)
 
     async def close_editor(self) -> None:
         self._result_renderer = None
-        for widget in self.query("ImapEditor, #form-result"):
+        for widget in self.query("AccountEditor, #editor-title, #form-result"):
             await widget.remove()
         self.query_one("#detail-view", Static).display = True
 
     def show_form_result(self, render: Render) -> None:
+        """The result of a test or search, at the top of the pane under the title."""
         result = self.query_one_optional("#form-result", Static)
         if result is not None:
             self._result_renderer = render
             result.update(render(self.text_width))
-            self.scroll_to_widget(result, animate=False, top=True)
+            result.add_class("-shown")
+            result.scroll_home(animate=False)
+            focused = self.screen.focused
+            if focused is not None and focused in self.walk_children():
+                self.call_after_refresh(self.scroll_to_widget, focused, animate=False)
