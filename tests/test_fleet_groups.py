@@ -110,3 +110,143 @@ async def test_the_demo_import_file_shows_every_kind_of_row() -> None:
     assert any(x.startswith("IMAP · App password required · Google Workspace") for x in labels)
     assert groups[0].size == 12 and groups[1].size == 10
     assert groups[1].key.cause in (Cause.TLS_MISMATCH, Cause.TIMEOUT, Cause.WRONG_SERVICE)
+
+
+async def test_fix_a_group_with_preview_retest_and_undo(lab: Lab, tmp_path: Path) -> None:
+    """The port-mismatch group: f finds STARTTLS on the port, y saves it for all, u undoes."""
+    from console.ui.group_fixes import FieldPromptScreen, FixPreviewScreen
+
+    smtp = await lab.start(SmtpScenario())
+    imap = await lab.start(ImapScenario(security="starttls"))
+    accounts = [Acct(f"m{i}@acme.example", smtp, imap, imap_security="tls") for i in range(3)]
+    path = tmp_path / "accounts.toml"
+    path.write_text(accounts_toml(accounts, lab.ca.ca_file), encoding="utf-8")
+    original = path.read_text()
+    secrets = MemorySecrets({f"{LAB_USER}@localhost": LAB_PASSWORD})
+    app = MailConsoleApp(path, secrets=secrets, store_secret=secrets.set)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("g")
+        assert isinstance(app.screen, GroupsScreen)
+        assert app.screen.groups[0].size == 3
+        await pilot.press("f")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, FixPreviewScreen):
+                break
+        assert isinstance(app.screen, FixPreviewScreen)
+        preview = app.screen.query_one("#preview-changes").visual.plain  # type: ignore[union-attr]
+        assert preview.count("imap.security 'tls' -> 'starttls'") == 3
+        assert path.read_text() == original  # nothing saved before the answer
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if path.read_text() != original:
+                break
+        await settle(app, pilot)
+        assert path.read_text().count('security = "starttls"') == 3
+        assert "# written by the TUI tests" in path.read_text()
+        screen = main_screen(app)
+        assert all(e.state.value == "connected" for e in screen.board)
+        # one undo puts the old values back (with its own preview)
+        await pilot.press("g", "u")
+        await pilot.pause()
+        assert isinstance(app.screen, FixPreviewScreen)
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if path.read_text() == original:
+                break
+        assert path.read_text() == original
+        await settle(app, pilot)
+        # a field change for the whole group
+        await pilot.press("g", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, FieldPromptScreen)
+        await pilot.press(*"security starttls", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FixPreviewScreen)
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if path.read_text() != original:
+                break
+        assert path.read_text().count('security = "starttls"') == 3
+
+
+async def test_password_queue_walks_the_group(lab: Lab, tmp_path: Path) -> None:
+    from console.ui.group_fixes import PasswordQueueScreen
+
+    users = {f"q{i}@acme.example": f"app-pw-{i}" for i in range(3)}
+    smtp = await lab.start(SmtpScenario())
+    imap = await lab.start(ImapScenario(users=users))
+    accounts = [
+        Acct(f"q{i}@acme.example", smtp, imap, imap_username=f"q{i}@acme.example") for i in range(3)
+    ]
+    path = tmp_path / "accounts.toml"
+    path.write_text(accounts_toml(accounts, lab.ca.ca_file), encoding="utf-8")
+    secrets = MemorySecrets({f"{LAB_USER}@localhost": LAB_PASSWORD})
+    for i in range(3):
+        secrets.set(f"q{i}@acme.example@localhost", "the account password")
+    app = MailConsoleApp(path, secrets=secrets, store_secret=secrets.set)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen = main_screen(app)
+        assert all(e.state.value == "conditional" for e in screen.board)
+        await pilot.press("g", "w")
+        await pilot.pause()
+        assert isinstance(app.screen, PasswordQueueScreen)
+        order = [email for email, _server in app.screen.logins]
+        for email in order:
+            assert email in app.screen.query_one("#queue-title").visual.plain  # type: ignore[union-attr]
+            await pilot.press(*f"app-pw-{email[1]}", "enter")
+            for _ in range(40):
+                await pilot.pause(0.05)
+                if not isinstance(app.screen, PasswordQueueScreen) or email not in (
+                    app.screen.query_one("#queue-title").visual.plain  # type: ignore[union-attr]
+                ):
+                    break
+        assert not isinstance(app.screen, PasswordQueueScreen)
+        await settle(app, pilot)
+        assert all(e.state.value == "connected" for e in screen.board)
+        assert "app-pw-0" not in path.read_text()
+
+
+def test_field_and_preset_fixes_preview_only_real_changes(tmp_path: Path) -> None:
+    import pytest
+
+    from console.core.config import load_config
+    from console.core.fleet.group_fix import FixError, field_fix, preset_fix
+
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[[account]]\nemail = "a@acme.example"\nprovider = "google_workspace"\n'
+        '[account.imap]\nhost = "imap.acme.example"\nport = 143\nsecurity = "starttls"\n'
+        '[[account]]\nemail = "b@acme.example"\nprovider = "google_workspace"\n'
+        '[account.imap]\nhost = "imap.gmail.com"\nport = 993\nusername = "b@acme.example"\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(path)
+    accounts = list(loaded.accounts)
+    fix = field_fix(accounts, Protocol.IMAP, "username", "{local}")
+    assert [str(c) for c in fix.preview(loaded)] == [
+        "a@acme.example: imap.username (not set) -> 'a'",
+        "b@acme.example: imap.username 'b@acme.example' -> 'b'",
+    ]
+    preset = preset_fix(accounts, Protocol.IMAP)
+    changed = {(c.email, c.key) for c in preset.preview(loaded)}
+    assert changed == {
+        ("a@acme.example", "host"),
+        ("a@acme.example", "port"),
+        ("a@acme.example", "security"),
+        ("a@acme.example", "username"),
+        ("b@acme.example", "security"),
+    }
+    saved = preset.apply(loaded)
+    assert saved.account("a@acme.example").imap.host == "imap.gmail.com"  # type: ignore[union-attr]
+    undo = preset.inverse(loaded)
+    restored = undo.apply(saved)
+    assert restored.data == loaded.data
+    for key, value in (("port", "x"), ("security", "ssl"), ("host", "a b"), ("oops", "1")):
+        with pytest.raises(FixError):
+            field_fix(accounts, Protocol.IMAP, key, value)

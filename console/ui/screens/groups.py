@@ -1,6 +1,7 @@
 """The group-by-cause view: failing accounts grouped by (protocol, cause, provider, host), largest
 first, each group's explanation and fix shown once. Enter shows the group's accounts in the table
-(as a `/` filter); g or esc goes back.
+(as a `/` filter); f, c, p and w fix the whole group (console/ui/group_fixes.py), u undoes the
+last group fix, r re-tests the group; g or esc goes back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from textual.widgets.option_list import Option
 from console.core.diagnosis import advise
 from console.core.fleet.groups import Group
 from console.core.fleet.output import visible
+from console.ui.group_fixes import GroupFixer
 
 
 def group_text(group: Group) -> Content:
@@ -55,17 +57,26 @@ class GroupsScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g,escape", "close", "Back", id="groups.close"),
+        Binding("f", "fix('discover')", "Find port", id="groups.discover"),
+        Binding("c", "fix('field')", "Change field", id="groups.field"),
+        Binding("p", "fix('preset')", "Preset", id="groups.preset"),
+        Binding("w", "fix('passwords')", "Passwords", id="groups.passwords"),
+        Binding("r", "fix('retest')", "Re-test", id="groups.retest"),
+        Binding("u", "undo", "Undo", id="groups.undo"),
     ]
 
-    def __init__(self, groups: list[Group]) -> None:
+    def __init__(self, groups: list[Group], fixer: GroupFixer | None = None) -> None:
         super().__init__()
         self.groups = groups
+        self.fixer = fixer
 
     def compose(self) -> ComposeResult:
         count = len(self.groups)
         accounts = len({e for g in self.groups for e in g.emails})
         title = (
-            f"{count} problem(s) across {accounts} failing account(s) · enter: show in table"
+            f"{count} problem(s) across {accounts} failing account(s) · enter: show in table · "
+            "f: find port/security · c: change a field · p: preset · w: re-enter passwords · "
+            "r: re-test · u: undo"
             if count
             else "No failing accounts: nothing to group"
         )
@@ -101,3 +112,29 @@ class GroupsScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def _current(self) -> Group | None:
+        index = self.query_one(OptionList).highlighted
+        return self.groups[index] if index is not None and self.groups else None
+
+    def action_fix(self, how: str) -> None:
+        """Fix the highlighted group: the group view closes, the preview (or queue) follows."""
+        group = self._current()
+        if group is None or self.fixer is None:
+            return
+        self.dismiss(None)
+        if how == "discover":
+            self.fixer.discover(group)
+        elif how == "field":
+            self.fixer.field(group)
+        elif how == "preset":
+            self.fixer.preset(group)
+        elif how == "passwords":
+            self.fixer.passwords(group)
+        else:
+            self.fixer.retest(group.emails)
+
+    def action_undo(self) -> None:
+        if self.fixer is not None:
+            self.dismiss(None)
+            self.fixer.undo()

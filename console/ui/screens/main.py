@@ -32,6 +32,7 @@ from console.ui.board import Board, Entry
 from console.ui.cells import Palette, column_widths, leading_failure
 from console.ui.checks import FORM_GROUP, GROUP, CheckScheduler, RunnerFactory
 from console.ui.filtering import FilterError, Query, parse_query
+from console.ui.group_fixes import GroupFixer
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
@@ -105,6 +106,7 @@ class MainScreen(Screen[None]):
         self.edits = EditFlow(
             self, secrets=secrets, store_secret=store_secret, allowed_hosts=allowed_hosts
         )
+        self.group_fixer = GroupFixer(self, store_secret, allowed_hosts)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -496,7 +498,8 @@ class MainScreen(Screen[None]):
             if text and self.set_filter(text):
                 self._committed = text
 
-        self.app.push_screen(GroupsScreen(group_failures(self._group_input())), chosen)
+        groups = group_failures(self._group_input())
+        self.app.push_screen(GroupsScreen(groups, self.group_fixer), chosen)
 
     def action_start_demo(self) -> None:
         self.app.exit(result=START_DEMO)
