@@ -78,7 +78,7 @@ async def type_into(pilot: Pilot[None], field: Input, text: str) -> None:
     ("email", "field", "value"),
     [
         # The lab announces the app password in an [ALERT] line shown in the detail pane.
-        ("dana@northwind.example", "password", "demo app pass word"),
+        ("dana@northwind.example", "password", "demoappspassword"),
         ("olga@tyrell.example", "mailbox", "INBOX"),
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual import events
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, Select
 from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 
 from console.core.secrets import MemorySecrets
@@ -290,3 +290,21 @@ async def test_a_username_with_spaces_is_warned_about_before_saving(
         await pilot.pause()
         assert screen.pane.editor is None
     assert tomllib.loads(path.read_text())["account"][0]["smtp"]["username"] == "demo app pass"
+
+
+async def test_a_provider_preset_fills_both_servers(lab: Lab, tmp_path: Path) -> None:
+    path, _, _ = await smtp_on_wrong_port(lab, tmp_path)
+    secrets = MemorySecrets({})
+    app = MailConsoleApp(
+        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
+    )
+    async with app.run_test(size=(120, 50)) as pilot:
+        screen = main_screen(app)
+        await highlight(app, pilot, "alice@acme.example")
+        await pilot.press("e")
+        screen.query_one("#preset", Select).value = "gmail"
+        await pilot.pause()
+        assert screen.query_one("#host", Input).value == "imap.gmail.com"
+        assert screen.query_one("#smtp-host", Input).value == "smtp.gmail.com"
+        assert screen.query_one("#smtp-port", Input).value == "465"
+        assert screen.query_one("#smtp-username", Input).value == "alice@acme.example"

@@ -8,7 +8,8 @@ from console.ui.widgets.account_editor import Preset
 
 
 def imap_presets(account: Account) -> list[Preset]:
-    """Every provider with an IMAP server, its host filled in for this account's address."""
+    """Every provider with an IMAP server, its hosts filled in for this account's addresses
+    (the IMAP login for the reply mailbox, the SMTP one for the From address)."""
     mailbox = account.reply_address or account.email
     detected = providers.resolve_provider(account, Protocol.IMAP)
     found: list[Preset] = []
@@ -17,6 +18,7 @@ def imap_presets(account: Account) -> list[Preset]:
             continue
         try:
             imap, _ = providers.presets(provider, mailbox)
+            _, smtp = providers.presets(provider, account.email)
         except ValueError:
             continue
         if imap is None:
@@ -30,6 +32,16 @@ def imap_presets(account: Account) -> list[Preset]:
                 port=imap.port,
                 security=imap.security,
                 username=imap.username_for(mailbox),
+                smtp=None
+                if smtp is None
+                else Preset(
+                    id=provider.id,
+                    name=name,
+                    host=smtp.host,
+                    port=smtp.port,
+                    security=smtp.security,
+                    username=smtp.username_for(account.email),
+                ),
             )
         )
     found.sort(key=lambda p: (p.id != detected, p.name.casefold()))

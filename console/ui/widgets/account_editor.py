@@ -42,6 +42,8 @@ class Preset:
     security: Security
     username: str | None = None
     """The login for this account at that provider, when it can be derived from the address."""
+    smtp: Preset | None = None
+    """The same provider's SMTP server, filled into the SMTP section with the IMAP one."""
 
 
 _SECURITY_OPTIONS = [
@@ -366,12 +368,17 @@ class AccountEditor(Vertical):
         preset = self._presets.get(str(event.value)) if event.value is not Select.NULL else None
         if preset is None:
             return
-        self.query_one("#host", Input).value = preset.host
-        self.query_one("#port", Input).value = str(preset.port)
-        self.query_one("#security", Select).value = preset.security.value
-        if preset.username:
-            self.query_one("#username", Input).value = preset.username
+        self._fill("", preset)
+        if preset.smtp is not None and self._smtp is not None:
+            self._fill("smtp-", preset.smtp)
         self.query_one("#host", Input).focus()
+
+    def _fill(self, prefix: str, preset: Preset) -> None:
+        self.query_one(f"#{prefix}host", Input).value = preset.host
+        self.query_one(f"#{prefix}port", Input).value = str(preset.port)
+        self.query_one(f"#{prefix}security", Select).value = preset.security.value
+        if preset.username:
+            self.query_one(f"#{prefix}username", Input).value = preset.username
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
