@@ -31,7 +31,7 @@ from console.core.fleet.group_fix import (
 from console.core.fleet.groups import Group
 from console.core.fleet.output import visible
 from console.core.model import Account, ServerSettings
-from console.core.secrets import SecretError
+from console.core.secrets import SecretError, SecretProvider
 
 if TYPE_CHECKING:
     from console.ui.screens.main import MainScreen
@@ -198,8 +198,10 @@ class GroupFixer:
         screen: MainScreen,
         store_secret: StoreSecret,
         allowed_hosts: frozenset[str] | None = None,
+        secrets: SecretProvider | None = None,
     ) -> None:
         self.screen = screen
+        self.secrets = secrets
         self.store_secret = store_secret
         self.allowed_hosts = allowed_hosts
         self.undo_fix: GroupFix | None = None
@@ -262,6 +264,21 @@ class GroupFixer:
             markup=False,
         )
         self.screen.run_worker(job(), group="fleet-fix", exit_on_error=False)
+
+    def open_import(self) -> None:
+        """i: the import dialog (console/ui/screens/import_dialog.py)."""
+        from console.ui.screens.import_dialog import ImportScreen
+
+        if self.secrets is None:
+            return
+        self.screen.app.push_screen(
+            ImportScreen(
+                self.screen,
+                secrets=self.secrets,
+                store_secret=self.store_secret,
+                allowed_hosts=self.allowed_hosts,
+            )
+        )
 
     def undo(self) -> None:
         fix, self.undo_fix = self.undo_fix, None

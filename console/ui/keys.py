@@ -113,6 +113,14 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "group's accounts in the table",
     ),
     Binding(
+        "i",
+        "import",
+        "Import",
+        id="table.import",
+        show=False,
+        tooltip="Import accounts from a CSV/TSV export: mapping, pre-flight test, then save",
+    ),
+    Binding(
         "c",
         "copy_example",
         "Copy example",

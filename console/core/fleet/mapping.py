@@ -180,6 +180,34 @@ def _apply(
     return ColumnMap(name, title, tuple(fields), tuple(ignored), password_command, tuple(notes))
 
 
+def custom(
+    header: Sequence[str],
+    columns: Mapping[str, str],
+    *,
+    name: str = "custom",
+    password_command: str | None = None,
+) -> ColumnMap:
+    """A mapping the user wrote (header -> field), applied to this header."""
+    bad = [f for f in columns.values() if f not in FIELDS]
+    if bad:
+        raise MappingError(f"unknown field(s) {', '.join(bad)}; fields are: {', '.join(FIELDS)}")
+    by_header = {normalise(h): f for h, f in columns.items()}
+    return _apply(header, by_header.get, name, "corrected by hand", password_command)
+
+
+def parse_lines(text: str) -> dict[str, str]:
+    """`Header = field` lines (as the import dialog shows them) -> {header: field}."""
+    columns: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        header, sep, name = line.rpartition("=")
+        if not sep or not header.strip():
+            raise MappingError(f"line {number}: write `Header = field`")
+        columns[header.strip()] = name.strip()
+    return columns
+
+
 def mappings_dir() -> Path:
     env = os.environ.get(MAPPINGS_ENV, "").strip()
     if env:

@@ -106,7 +106,7 @@ class MainScreen(Screen[None]):
         self.edits = EditFlow(
             self, secrets=secrets, store_secret=store_secret, allowed_hosts=allowed_hosts
         )
-        self.group_fixer = GroupFixer(self, store_secret, allowed_hosts)
+        self.group_fixer = GroupFixer(self, store_secret, allowed_hosts, secrets)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -500,6 +500,9 @@ class MainScreen(Screen[None]):
 
         groups = group_failures(self._group_input())
         self.app.push_screen(GroupsScreen(groups, self.group_fixer), chosen)
+
+    def action_import(self) -> None:
+        self.group_fixer.open_import()
 
     def action_start_demo(self) -> None:
         self.app.exit(result=START_DEMO)
