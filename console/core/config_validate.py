@@ -138,7 +138,19 @@ def _settings(table: object, report: _Reporter) -> Settings:
         per_host=whole("per_host", 1, defaults.per_host),
         timeout=float(timeout),
         recheck_minutes=whole("recheck_minutes", 0, defaults.recheck_minutes),
+        canary_hold_minutes=_hold_minutes(
+            table, "canary_hold_minutes", defaults.canary_hold_minutes, report
+        ),
     )
+
+
+def _hold_minutes(table: dict[str, Any], key: str, default: float, report: _Reporter) -> float:
+    """The reply canary's hold time in minutes: a number >= 0 (fractions allowed)."""
+    value = table.get(key, default)
+    if _is_number(value) and math.isfinite(value) and value >= 0:
+        return float(value)
+    report(f"settings.{key}", f"must be minutes >= 0, not {_show(value)}")
+    return default
 
 
 @functools.cache
@@ -241,6 +253,10 @@ def _account(
             "defaults to reply_address, which is not valid; fix reply_address or set imap.username",
         )
     imap = _server(Protocol.IMAP, entry, imap_username, issue, base_dir)
+    hold = entry.get("canary_hold_minutes")
+    if hold is not None and not (_is_number(hold) and math.isfinite(hold) and hold >= 0):
+        issue("canary_hold_minutes", f"must be minutes >= 0, not {_show(hold)}")
+        hold = None
     issues.extend(own)
     return Account(
         email=email,
@@ -252,6 +268,7 @@ def _account(
         smtp=smtp,
         imap=imap,
         issues=tuple(own),
+        canary_hold_minutes=float(hold) if hold is not None else None,
     )
 
 

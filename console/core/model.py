@@ -124,6 +124,12 @@ class Cause(StrEnum):
     SERVER_UNAVAILABLE = "server_unavailable"
     PROTOCOL_ERROR = "protocol_error"
     UNKNOWN = "unknown"
+    # the reply canary (DESIGN section 10): found only by sending a real message
+    RECIPIENT_REFUSED = "recipient_refused"
+    REPLY_NOT_RECEIVED = "reply_not_received"
+    REPLY_IN_SPAM = "reply_in_spam"
+    REPLY_MOVED = "reply_moved"
+    REPLY_REMOVED_LATER = "reply_removed_later"
 
 
 TRANSIENT_CAUSES: frozenset[Cause] = frozenset(
@@ -143,6 +149,17 @@ NO_AUTO_RETRY_CAUSES: frozenset[Cause] = frozenset(
     }
 )
 """Credential or policy failures: re-trying them automatically gets accounts and IPs locked."""
+
+CANARY_CAUSES: frozenset[Cause] = frozenset(
+    {
+        Cause.RECIPIENT_REFUSED,
+        Cause.REPLY_NOT_RECEIVED,
+        Cause.REPLY_IN_SPAM,
+        Cause.REPLY_MOVED,
+        Cause.REPLY_REMOVED_LATER,
+    }
+)
+"""Causes only the reply canary finds; a login check never reports them."""
 
 
 DEFAULT_PORTS: Mapping[Protocol, Mapping[Security, int]] = {
@@ -204,6 +221,8 @@ class Account:
     imap: ServerSettings | None = None
     issues: tuple[ConfigIssue, ...] = ()
     """Problems with this account's settings; its checks fail at the `config` stage."""
+    canary_hold_minutes: float | None = None
+    """How long the reply canary must stay in the mailbox; None: `[settings]`' value."""
 
     def settings_for(self, protocol: Protocol) -> ServerSettings | None:
         return self.smtp if protocol is Protocol.SMTP else self.imap
@@ -219,6 +238,8 @@ class Settings:
     per_host: int = 8
     timeout: float = 15.0
     recheck_minutes: int = 0
+    canary_hold_minutes: float = 20.0
+    """How long a reply canary must stay in the reply mailbox (platforms poll every 15-20 min)."""
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import re
 from collections.abc import Awaitable, Callable
 from typing import cast
 
 from console.core.model import Security
+from console.lab import imap_mail
 from console.lab.imap_syntax import (
     ArgParser,
     Atom,
@@ -81,6 +83,10 @@ class _ImapSession:
         self.link = link
         self.sc: ImapScenario = link.scenario
         self.state = NONAUTH
+        self.user: str | None = None  # logged in as (the mailstore's user)
+        self.selected: str | None = None  # the selected folder's wire name (mailstore only)
+        self.read_only = False
+        self.seen_count = 0
         self._set_caps(self.sc.plain_capabilities())
         self.handlers: dict[
             str, tuple[Callable[[str, list[Token]], Awaitable[None]], tuple[str, ...]]
@@ -99,6 +105,8 @@ class _ImapSession:
             "IDLE": (self.idle, LOGGED_IN),
             "CLOSE": (self.close, (SELECTED,)),
             "UNSELECT": (self.close, (SELECTED,)),
+            "UID": (self.uid, (SELECTED,)),
+            "EXPUNGE": (self.expunge, (SELECTED,)),
         }
 
     def _set_caps(self, caps: tuple[str, ...]) -> None:
@@ -150,6 +158,9 @@ class _ImapSession:
         link = self.link
         parser = ArgParser(strict_8bit=self.sc.strict_8bit)
         line = await link.readline()
+        uid = re.match(rb"^([^\s+*%(){]+) UID (.+)$", line, re.I)
+        if uid and self.sc.mailstore is not None:  # the canary's UID commands, read whole
+            return uid.group(1).decode(), "UID", [Atom(uid.group(2))]
         try:
             while (spec := parser.feed(line)) is not None:
                 if spec.synchronizing:
@@ -275,6 +286,7 @@ class _ImapSession:
         self.server.credential(self.link, mechanism, user, secret, accepted)
         if accepted:
             self.state = AUTH
+            self.user = user
         await self.link.send(data)
         if bye:
             raise Closed
@@ -369,6 +381,9 @@ class _ImapSession:
             if await self.scripted(tag, sc.examine_reply):
                 self.state = SELECTED
             return
+        if sc.mailstore is not None:
+            await imap_mail.open_mailbox(self, tag, mailbox, read_only=read_only)
+            return
         if self._mailbox(mailbox) is None:
             await self.send(f"{tag} NO [NONEXISTENT] Mailbox doesn't exist: {mailbox}")
             return
@@ -417,6 +432,9 @@ class _ImapSession:
 
     async def list_mailboxes(self, tag: str, args: list[Token]) -> None:
         reference, pattern = self._strings(args, 2)
+        if self.sc.mailstore is not None and pattern:
+            await imap_mail.list_folders(self, tag)
+            return
         if not pattern:
             await self.send('* LIST (\\Noselect) "/" ""', f"{tag} OK List completed.")
             return
@@ -433,6 +451,9 @@ class _ImapSession:
         if "IDLE" not in self.capset:
             await self.send(f"{tag} BAD Error in IMAP command IDLE: Unknown command.")
             return
+        if self.sc.mailstore is not None:
+            await imap_mail.idle(self, tag)
+            return
         await self.send("+ idling")
         done = await self.link.readline()
         if done.upper() == b"DONE":
@@ -444,3 +465,17 @@ class _ImapSession:
         self._strings(args, 0)
         self.state = AUTH
         await self.send(f"{tag} OK Close completed.")
+
+    async def uid(self, tag: str, args: list[Token]) -> None:
+        if self.sc.mailstore is None or len(args) != 1:
+            await self.send(f"{tag} BAD Error in IMAP command UID: Unknown command.")
+            return
+        await imap_mail.uid_command(self, tag, as_text(args[0]))
+
+    async def expunge(self, tag: str, args: list[Token]) -> None:
+        self._strings(args, 0)
+        folder = imap_mail.current(self)
+        if folder is None:
+            await self.send(f"{tag} OK Expunge completed.")
+            return
+        await imap_mail.expunge(self, tag, folder)

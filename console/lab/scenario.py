@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from console.core.model import Security
 from console.lab.ca import CertKind
@@ -78,6 +79,9 @@ class _Scenario:
     replies: Mapping[str, str] = field(default_factory=dict)
     hostile: Hostile | None = None
     delay_ms: float = 0.0  # before every response (greeting, replies, continuations)
+    # mailboxes shared by an IMAP and an SMTP scenario: the SMTP server delivers into them and
+    # the IMAP server serves them (console.lab.mailstore; the reply canary's scenarios)
+    mailstore: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "security", Security(self.security))

@@ -46,6 +46,8 @@ class _SmtpSession:
         self.esmtp = False  # EHLO seen since the start (or since STARTTLS)
         self.helo = False
         self.authenticated = False
+        self.mail_from: str | None = None
+        self.recipients: list[str] = []
 
     async def reply(self, text: str) -> str:
         """Send a (scripted) reply; close after a 421 as real servers do. Returns the code."""
@@ -114,6 +116,8 @@ class _SmtpSession:
         elif verb == "QUIT":
             await self.reply("221 2.0.0 Bye")
             raise Closed
+        elif verb in ("MAIL", "RCPT", "DATA") and self.sc.mailstore is not None:
+            await self.mail(verb, arg)
         elif verb in NOT_IMPLEMENTED:
             await self.reply("502 5.5.1 Error: command not implemented (the lab accepts no mail)")
         else:
@@ -248,3 +252,39 @@ class _SmtpSession:
         await self.link.send(data)
         if code == "421":
             raise Closed
+
+    async def mail(self, verb: str, arg: str) -> None:
+        """Submission into the scenario's mailstore (console.lab.mailstore): the canary's path."""
+        store = self.sc.mailstore
+        if not self.authenticated:
+            await self.reply("530 5.7.0 Authentication required")
+        elif verb == "MAIL":
+            self.mail_from, self.recipients = _address(arg, "FROM:"), []
+            await self.reply("250 2.1.0 Ok")
+        elif verb == "RCPT":
+            to = _address(arg, "TO:")
+            if self.mail_from is None:
+                await self.reply("503 5.5.1 Error: need MAIL command")
+            elif not to or not store.accepts(to):
+                await self.reply(f"550 5.1.1 <{to}>: Recipient address rejected: User unknown")
+            else:
+                self.recipients.append(to)
+                await self.reply("250 2.1.5 Ok")
+        elif not self.recipients:
+            await self.reply("554 5.5.1 Error: no valid recipients")
+        else:
+            await self.reply("354 End data with <CR><LF>.<CR><LF>")
+            lines: list[bytes] = []
+            while (line := await self.link.readline()) != b".":
+                lines.append(line[1:] if line.startswith(b".") else line)
+            data = b"\r\n".join(lines) + b"\r\n"
+            for to in self.recipients:
+                store.deliver(to, data, received_by=self.sc.hostname)
+            self.mail_from, self.recipients = None, []
+            await self.reply("250 2.0.0 Ok: queued")
+
+
+def _address(arg: str, prefix: str) -> str:
+    if not arg.upper().startswith(prefix):
+        return ""
+    return arg[len(prefix) :].strip().split(" ")[0].strip("<>")

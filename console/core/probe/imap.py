@@ -8,7 +8,7 @@ and never at all when the server announces LOGINDISABLED. The mailbox is opened 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
@@ -39,11 +39,13 @@ async def probe_imap(
     provider: str | None = None,
     on_stage: Callable[[S], None] | None = None,
     local_addr: str | None = None,
+    after_login: AfterLogin | None = None,
 ) -> CheckResult:
     """Run the IMAP ladder against one server; every outcome is a `CheckResult`.
 
     `secret=None` stops before auth (no credential is sent). Only cancellation is raised, after
-    the connection has been closed.
+    the connection has been closed. `after_login`, when given, runs on the logged-in session
+    instead of the mailbox stage (the reply canary waits and searches there), then LOGOUT.
     """
     ladder = Ladder(
         Protocol.IMAP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
@@ -51,11 +53,20 @@ async def probe_imap(
     session = ImapSession(ladder.transcript)
     if secret:
         session.protect(secret)
-    return await run_ladder(ladder, session, lambda: _ladder(ladder, session, secret, local_addr))
+    return await run_ladder(
+        ladder, session, lambda: _ladder(ladder, session, secret, local_addr, after_login)
+    )
+
+
+AfterLogin = Callable[[Ladder, ImapSession], Awaitable[None]]
 
 
 async def _ladder(
-    ladder: Ladder, session: ImapSession, secret: str | None, local_addr: str | None
+    ladder: Ladder,
+    session: ImapSession,
+    secret: str | None,
+    local_addr: str | None,
+    after_login: AfterLogin | None = None,
 ) -> None:
     settings = ladder.settings
     await connect(ladder, session, local_addr)
@@ -90,7 +101,10 @@ async def _ladder(
     else:
         await _authenticate(ladder, session, secret)
 
-    await _mailbox(ladder, session)
+    if after_login is not None:
+        await after_login(ladder, session)
+    else:
+        await _mailbox(ladder, session)
     await _logout(ladder, session)
 
 

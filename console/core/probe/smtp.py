@@ -12,7 +12,7 @@ import asyncio
 import base64
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiosmtplib.auth import auth_crammd5_verify, auth_login_encode
 from aiosmtplib.errors import SMTPResponseException
@@ -120,21 +120,32 @@ async def probe_smtp(
     provider: str | None = None,
     on_stage: Callable[[S], None] | None = None,
     local_addr: str | None = None,
+    after_auth: AfterAuth | None = None,
 ) -> CheckResult:
     """Run the SMTP ladder against one server; every outcome is a `CheckResult`.
 
     `secret=None` stops before auth (no credential is sent). Only cancellation is raised, after
-    the connection has been closed.
+    the connection has been closed. `after_auth`, when given, runs on the session after a
+    successful login and before QUIT (the reply canary sends its message there).
     """
     ladder = Ladder(
         Protocol.SMTP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
     )
     session = _SmtpSession(ladder)
-    return await run_ladder(ladder, session, lambda: _ladder(ladder, session, secret, local_addr))
+    return await run_ladder(
+        ladder, session, lambda: _ladder(ladder, session, secret, local_addr, after_auth)
+    )
+
+
+AfterAuth = Callable[[Ladder, "_SmtpSession"], Awaitable[None]]
 
 
 async def _ladder(
-    ladder: Ladder, session: _SmtpSession, secret: str | None, local_addr: str | None
+    ladder: Ladder,
+    session: _SmtpSession,
+    secret: str | None,
+    local_addr: str | None,
+    after_auth: AfterAuth | None = None,
 ) -> None:
     settings = ladder.settings
     sock = await connect(ladder, session, local_addr)
@@ -168,6 +179,8 @@ async def _ladder(
 
     if secret is not None:
         await _authenticate(ladder, session, secret)
+        if after_auth is not None:
+            await after_auth(ladder, session)
     else:
         ladder.transcript.note("no secret given: stopping before auth")
 
