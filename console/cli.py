@@ -38,6 +38,16 @@ class UsageError(Exception):
     """Bad arguments or an unusable account file: exit status 3."""
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), else the package's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mailconsole")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -77,8 +87,11 @@ def _add_common_options(parser: argparse.ArgumentParser, *, default: object) -> 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mailconsole",
-        description="Check the SMTP and IMAP connections of many sender mailboxes.",
+        description="Check the SMTP and IMAP connections of many sender mailboxes. "
+        "Without a command, `mailconsole` starts the console (the terminal UI) on the account "
+        "file; `mailconsole --demo` starts it on a built-in lab.",
     )
+    parser.add_argument("--version", action="version", version=f"mailconsole {_version()}")
     _add_common_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import stat
+from functools import partial
 from pathlib import Path
 
-from ui_support import main_screen, shown_emails
+from ui_support import main_screen, row, settle, shown_emails
 
 from console import cli
 from console.core.config import load_config
+from console.core.runner import Runner
+from console.core.secrets import MemorySecrets
 from console.ui.app import MailConsoleApp
 from console.ui.screens.main import START_DEMO
 
@@ -32,17 +35,24 @@ async def test_no_file_explains_where_and_offers_three_ways(tmp_path: Path) -> N
         assert {"copy_example", "start_demo"} <= footer_keys(app)
 
 
-async def test_copying_the_example_puts_it_in_place_and_opens_it(tmp_path: Path) -> None:
+async def test_copying_the_example_puts_it_in_place_opens_and_checks_it(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "accounts.toml"
-    app = MailConsoleApp(path, state_dir=tmp_path)
+    # the example names real providers' servers: this session may reach none of them
+    nowhere = partial(Runner, allowed_hosts=frozenset({"127.0.0.1"}))
+    app = MailConsoleApp(
+        path, state_dir=tmp_path, runner_factory=nowhere, secrets=MemorySecrets({})
+    )
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("c")
         await pilot.pause()
         screen = main_screen(app)
         expected = [a.email for a in load_config(EXAMPLE).accounts]
         assert shown_emails(app) == expected
-        assert not screen.scheduler.workers()  # nothing is contacted until the user asks
         assert {"copy_example", "start_demo"}.isdisjoint(footer_keys(app))
+        await settle(app, pilot)  # checked as start-up would have checked them
+        for email in expected:
+            assert row(app, email)["state"] != "○ unchecked"
+        assert "was not contacted" in " ".join(screen.pane.text.split())
     assert path.read_bytes() == EXAMPLE.read_bytes()  # comments and all
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

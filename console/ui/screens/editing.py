@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.worker import Worker, WorkerState
 
 from console.core.config import ConfigError, LoadedConfig, load_config
@@ -74,6 +75,8 @@ class _Job:
     kind: str  # "save", "add", "delete"
     email: str
     note: str
+    then: str | None = None
+    """Where the cursor goes afterwards (a deleted row's neighbour), when not on `email`."""
 
 
 class EditFlow:
@@ -335,7 +338,7 @@ class EditFlow:
             def job() -> LoadedConfig:
                 return change_config(loaded, lambda raw: remove_account(raw, email))
 
-            self._run(job, _Job("delete", email, f"Deleted {email}."))
+            self._run(job, _Job("delete", email, f"Deleted {email}.", self._neighbour(email)))
 
         self.screen.app.push_screen(ConfirmScreen(question, yes="Delete"), answered)
 
@@ -347,6 +350,7 @@ class EditFlow:
             self.screen.notify(str(exc), title="Reload failed", severity="error", markup=False)
             return
         self._apply(loaded)
+        self._check_unchecked()
         self.screen.notify(f"Reloaded {self.screen.path}", markup=False)
 
     def copy_example(self) -> None:
@@ -356,6 +360,7 @@ class EditFlow:
         except ConfigError as exc:
             self.screen.notify(str(exc), title="Copy failed", severity="error", markup=False)
             return
+        self._check_unchecked()
         self.screen.notify(
             f"Copied the example to {self.screen.path}: edit it, then ctrl+r reloads it",
             markup=False,
@@ -402,6 +407,8 @@ class EditFlow:
             await self.close()
         if what.kind == "delete":
             self.screen.scheduler.cancel(what.email)
+            if what.then is not None:  # not back to the first row, one `d` from another account
+                self.screen.table.move_to(what.then)
         entry = self.screen.board.get(what.email)
         if entry is not None and what.kind in ("save", "add"):
             self.screen.start_checks([entry.account])
@@ -431,6 +438,26 @@ class EditFlow:
             markup=False,
             timeout=12,
         )
+
+    def _neighbour(self, email: str) -> str | None:
+        """The row below `email`'s, else the one above: where the cursor goes after a delete."""
+        table = self.screen.table
+        row = table.cursor_row
+        for candidate in (row + 1, row - 1):
+            if 0 <= candidate < table.row_count:
+                key = table.coordinate_to_cell_key(Coordinate(candidate, 0)).row_key.value
+                if key is not None and key != email:
+                    return str(key)
+        return None
+
+    def _check_unchecked(self) -> None:
+        """After a reload or the first-run copy: check what start-up would have checked (new
+        accounts, and those whose settings changed on disk)."""
+        if not self.screen.checks_on_start:
+            return
+        due = [e.account for e in self.screen.board if e.result is None and not e.checking]
+        if due:
+            self.screen.start_checks(due)
 
     def _apply(self, loaded: LoadedConfig) -> None:
         screen = self.screen

@@ -508,6 +508,11 @@ class MainScreen(Screen[None]):
         self.app.exit(result=START_DEMO)
 
     @property
+    def checks_on_start(self) -> bool:
+        """Accounts are checked when they appear (start-up, reload, the first-run copy)."""
+        return self._check_on_start
+
+    @property
     def first_run(self) -> bool:
         """No account file at all (not a broken one): the screen offers ways to start."""
         return self.loaded is None and not self.path.exists()
