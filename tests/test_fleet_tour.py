@@ -92,7 +92,7 @@ async def test_import_tour_in_the_demo(demo: DemoLab, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, PasswordQueueScreen))
         queue = app.screen
         for n in range(len(app_pw_emails)):
-            await pilot.press(*"demo app pass word", "enter")
+            await pilot.press(*"demoappspassword", "enter")
             await wait_for(
                 pilot,
                 lambda n=n: (
