@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console import cli_fleet
 
     cli_fleet.add_parsers(sub, _add_common_options)
+    from console import cli_canary
+
+    cli_canary.add_parser(sub, _add_common_options)
     return parser
 
 
@@ -335,6 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from console import cli_fleet
 
                 return cli_fleet.run(args, session)
+            if args.command == "canary":
+                from console import cli_canary
+
+                return cli_canary.cmd_canary(args, session)
             outcome = cmd_tui(session)
         if outcome == START_DEMO:  # asked for on the first-run screen
             with open_session(argparse.Namespace(demo=True, config=None)) as session:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from canary_lab import start_canary_lab
 
 from console.core.canary import CanaryEngine, CanaryStatus, MemoryHolds
 from console.core.model import Cause, Settings
+from console.core.store.holds import StoredHolds
 from console.lab import Hostile, Lab
 from console.lab.mailstore import Delivery
 
@@ -148,12 +150,13 @@ async def test_no_canary_without_a_reply_mailbox(lab: Lab) -> None:
     assert canary.store.delivered == []
 
 
-async def test_a_stopped_hold_is_kept_and_finished_later(lab: Lab) -> None:
+async def test_a_stopped_hold_is_kept_and_finished_later(lab: Lab, tmp_path: Path) -> None:
+    """Quit during the hold: the hold is in the results store; the next run finishes it."""
     import asyncio
 
     canary = await start_canary_lab(lab, {"hold@lab.test": Delivery("inbox")})
     account = canary.account("hold@lab.test")
-    holds = MemoryHolds()
+    holds = StoredHolds(tmp_path / "results.sqlite3")
     events: list[object] = []
     engine = CanaryEngine(
         FAST,
@@ -168,10 +171,13 @@ async def test_a_stopped_hold_is_kept_and_finished_later(lab: Lab) -> None:
         await asyncio.sleep(0.05)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    holds.close()
+    holds = StoredHolds(tmp_path / "results.sqlite3")  # a restart
     (pending,) = holds.pending()
     assert pending.email == "hold@lab.test"
     assert len(canary.store.users["hold@lab.test"]["INBOX"].messages) == 1
-    # a later run (a restart) finishes it without sending another message
+    assert not any(task for task in asyncio.all_tasks() if task is not asyncio.current_task())
+    # the next run finishes it without sending another message
     held = replace_hold(pending)
     holds.save(held)
     again = CanaryEngine(FAST, secrets=canary.secrets, holds=holds, arrival_timeout=5, hold=60)
@@ -179,6 +185,7 @@ async def test_a_stopped_hold_is_kept_and_finished_later(lab: Lab) -> None:
     assert result.status is CanaryStatus.OK and result.cleaned
     assert len(canary.store.delivered) == 1
     assert not holds.pending()
+    holds.close()
 
 
 def replace_hold(hold: object) -> object:

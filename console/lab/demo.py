@@ -24,6 +24,7 @@ from console.core.model import Protocol, Security
 from console.core.secrets import MemorySecrets
 from console.lab.demo_import import demo_rows, load_spec, write_csv
 from console.lab.lab import Lab
+from console.lab.mailstore import Delivery, Mailstore
 from console.lab.scenario import Hostile, ImapScenario, SmtpScenario
 from console.lab.server import HOST
 
@@ -105,8 +106,12 @@ def load_plan(text: str | None = None) -> DemoPlan:
     return DemoPlan(dict(data.get("server", {})), accounts, dict(data.get("settings", {})))
 
 
-def _scenario(name: str, table: Mapping[str, Any], users: dict[str, str]) -> Any:
+def _scenario(
+    name: str, table: Mapping[str, Any], users: dict[str, str], mailstore: Mailstore | None = None
+) -> Any:
     fields = {k: v for k, v in table.items() if k != "protocol"}
+    if fields.pop("mailstore", False):  # the reply canary's servers share the demo's mailstore
+        fields["mailstore"] = mailstore
     for key in ("capabilities", "extensions", "capabilities_plain", "extensions_plain", "quota"):
         if key in fields:
             fields[key] = tuple(fields[key])
@@ -138,6 +143,7 @@ class DemoLab:
     def __init__(self, plan: DemoPlan | None = None) -> None:
         self.plan = plan or load_plan()
         self.secrets = MemorySecrets()
+        self.mailstore = Mailstore()
         self._dir = Path(tempfile.mkdtemp(prefix="mailconsole-demo-"))
         self.config_path = self._dir / "accounts.toml"
         self.import_rows = demo_rows()
@@ -175,6 +181,7 @@ class DemoLab:
 
     def stop(self) -> None:
         if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.mailstore.close)
             if self._lab is not None:
                 asyncio.run_coroutine_threadsafe(self._lab.stop(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -193,8 +200,13 @@ class DemoLab:
         for row in self.import_rows:
             for server in (row.imap, row.smtp):
                 users[server].setdefault(row.email, row.accepted(server))
+        for account in self.plan.accounts:
+            delivery = account.table.get("canary_delivery")
+            if delivery is not None:
+                self.mailstore.add_user(account.username(Protocol.IMAP), Delivery(**delivery))
         scenarios = {
-            name: _scenario(name, table, users[name]) for name, table in self.plan.servers.items()
+            name: _scenario(name, table, users[name], self.mailstore)
+            for name, table in self.plan.servers.items()
         }
         self._lab = Lab(record=False)
         started = await self._lab.start_all(scenarios.values())

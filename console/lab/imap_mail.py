@@ -37,7 +37,8 @@ def current(session: _ImapSession) -> Folder | None:
     store = session.sc.mailstore
     if store is None or session.user is None or session.selected is None:
         return None
-    return store.folder(session.user, session.selected)
+    folder: Folder | None = store.folder(session.user, session.selected)
+    return folder
 
 
 async def open_mailbox(session: _ImapSession, tag: str, wire: str, *, read_only: bool) -> None:

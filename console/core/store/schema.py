@@ -71,6 +71,15 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (account, day, state)
     ) WITHOUT ROWID;
     """,
+    # 3: reply canaries that are holding, so a hold survives a restart (store/holds.py).
+    """
+    CREATE TABLE canary_holds (
+        token TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        hold_until INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
