@@ -29,6 +29,7 @@ from console.core.providers.discovery import (
 from console.core.providers.names import email_domain
 from console.core.runner import AccountFinished, Runner, RunnerEvent
 from console.core.secrets import SecretProvider, delete_password, fetch_secret, store_password
+from console.core.store import results_path
 
 EXIT_CANNOT_RUN = 3
 START_DEMO = "start-demo"  # console.ui.screens.main.START_DEMO, without importing Textual here
@@ -82,9 +83,19 @@ def _add_common_options(parser: argparse.ArgumentParser, *, default: object) -> 
         default=default if default is argparse.SUPPRESS else False,
         help="use the built-in lab: scripted servers on 127.0.0.1, no credentials needed",
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="PATH",
+        default=default,
+        help="where the results store lives (default: $MAILCONSOLE_STATE_DIR, else the user "
+        "state dir)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from console import cli_history  # it imports this module
+
     parser = _Parser(
         prog="mailconsole",
         description="Check the SMTP and IMAP connections of many sender mailboxes. "
@@ -109,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--concurrency", type=_positive_int, help="checks in flight at once")
     check.add_argument("--timeout", type=_positive_float, help="seconds for one check stage")
+    cli_history.add_check_options(check)
     discover = sub.add_parser(
         "discover",
         help="find the server settings that answer, without sending any credential",
@@ -130,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     from console import cli_canary
 
     cli_canary.add_parser(sub, _add_common_options)
+    cli_history.add_history_parser(sub)
+    cli_history.add_report_parser(sub)
     return parser
 
 
@@ -201,13 +215,19 @@ def cmd_check(args: argparse.Namespace, session: Session) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     started = datetime.now(UTC)
     results = asyncio.run(run_checks(accounts, settings, session, progress=sys.stderr.isatty()))
+    from console import cli_history
+
+    status = report.exit_code(results)  # of every account, also with --changed
+    accounts, results = cli_history.record_check(
+        args, session, loaded.settings, accounts, results, started
+    )
     if fmt == "json":
         sys.stdout.write(report.to_json(accounts, results, started) + "\n")
     elif fmt == "csv":
         sys.stdout.write(report.to_csv(accounts, results))
     else:
         sys.stdout.write(report.to_table(accounts, results))
-    return report.exit_code(results)
+    return status
 
 
 def _discover_account(email: str, session: Session) -> Account | None:
@@ -290,6 +310,7 @@ def cmd_tui(session: Session) -> object:
         store_secret=session.store_secret,
         runner_factory=partial(Runner, allowed_hosts=session.allowed_hosts),
         allowed_hosts=session.allowed_hosts,
+        results=results_path(demo=session.demo, folder=session.state_dir),
     )
     return app.run()
 
@@ -304,12 +325,16 @@ class Session:
     allowed_hosts: frozenset[str] | None = None
     forget_secret: Callable[[ServerSettings], None] = delete_password
     import_defaults: tuple[tuple[str, str], ...] = ()  # set in every imported server table
+    demo: bool = False
+    state_dir: Path | None = None
+    """--state-dir: where the results store lives instead of the default."""
 
 
 @contextmanager
 def open_session(args: argparse.Namespace) -> Iterator[Session]:
+    state_dir = getattr(args, "state_dir", None)
     if not args.demo:
-        yield Session(args.config)
+        yield Session(args.config, state_dir=state_dir)
         return
     if args.config is not None:
         raise UsageError("--demo uses its own account file; leave out --config")
@@ -323,6 +348,8 @@ def open_session(args: argparse.Namespace) -> Iterator[Session]:
             DEMO_HOSTS,
             forget_secret=demo.secrets.delete,
             import_defaults=(("tls_ca_file", str(demo.ca_file)),),
+            demo=True,
+            state_dir=state_dir,
         )
 
 
@@ -342,6 +369,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from console import cli_canary
 
                 return cli_canary.cmd_canary(args, session)
+            if args.command == "history":
+                from console import cli_history
+
+                return cli_history.cmd_history(args, session)
+            if args.command == "report":
+                from console import cli_history
+
+                return cli_history.cmd_report(args, session)
             outcome = cmd_tui(session)
         if outcome == START_DEMO:  # asked for on the first-run screen
             with open_session(argparse.Namespace(demo=True, config=None)) as session:

@@ -22,7 +22,7 @@ from console.core.model import (
     Status,
     Step,
 )
-from console.core.store import Recorder, ResultsStore, StoreError, results_path
+from console.core.store import FlapPolicy, Recorder, ResultsStore, StoreError, results_path
 from console.core.store.schema import MIGRATIONS, SCHEMA_VERSION, apply_migration
 
 T0 = datetime(2026, 12, 1, 9, 14, tzinfo=UTC)
@@ -337,3 +337,19 @@ def test_no_secret_or_server_text_reaches_the_file(tmp_path: Path) -> None:
         data = file.read_bytes()
         assert SECRET.encode() not in data, file
         assert b"AUTHENTICATIONFAILED" not in data, file
+
+
+def test_flapping_is_news_once_then_quiet(store: ResultsStore) -> None:
+    policy = FlapPolicy(changes=4, window_hours=24)
+    assert [policy.news(n) for n in (1, 3, 4, 5, 9)] == [True, True, True, False, False]
+    assert [policy.flapping(n) for n in (3, 4)] == [False, True]
+    for i in range(5):  # the first check starts the history; four changes follow
+        store.record(
+            result(
+                "a@x.example",
+                T0 + timedelta(minutes=i),
+                imap=Status("ok" if i % 2 == 0 else "failed"),
+                cause=Cause.TIMEOUT,
+            )
+        )
+    assert store.change_counts(T0) == {"a@x.example": 4}

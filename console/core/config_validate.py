@@ -141,6 +141,9 @@ def _settings(table: object, report: _Reporter) -> Settings:
         canary_hold_minutes=_hold_minutes(
             table, "canary_hold_minutes", defaults.canary_hold_minutes, report
         ),
+        history_days=whole("history_days", 1, defaults.history_days),
+        flap_changes=whole("flap_changes", 2, defaults.flap_changes),
+        flap_window_hours=whole("flap_window_hours", 1, defaults.flap_window_hours),
     )
 
 

@@ -240,6 +240,11 @@ class Settings:
     recheck_minutes: int = 0
     canary_hold_minutes: float = 20.0
     """How long a reply canary must stay in the reply mailbox (platforms poll every 15-20 min)."""
+    history_days: int = 90
+    """Recorded checks older than this are compacted into daily counts (changes are kept)."""
+    flap_changes: int = 4
+    flap_window_hours: int = 24
+    """An account whose state changed `flap_changes` times in this many hours is flapping."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Flapping: an account whose state changed `changes` times within `window` is flapping.
+"""Flapping: an account whose state changed `flap_changes` times within `flap_window_hours`.
 
-Defaults: 4 changes in 24 hours (ok -> broken -> ok -> broken within a day). Both are set in the
-account file's [settings] as `flap_changes` and `flap_window_hours`. A flapping account's changes
-are not reported as news each time (`check --changed`, the console's "changed" order): it is
-marked flapping instead, once.
+Defaults (model.Settings): 4 changes in 24 hours, i.e. ok -> broken -> ok -> broken within a day.
+Both are set in the account file's [settings]. A flapping account's changes are not reported as
+news each time (`check --changed`, the console's "changed" order): it is reported once, when it
+starts flapping, and marked flapping while it is.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-DEFAULT_FLAP_CHANGES = 4
-DEFAULT_FLAP_WINDOW_HOURS = 24
+from console.core.model import Settings
 
 
 @dataclass(frozen=True)
 class FlapPolicy:
-    changes: int = DEFAULT_FLAP_CHANGES
-    window_hours: int = DEFAULT_FLAP_WINDOW_HOURS
+    changes: int = Settings.flap_changes
+    window_hours: int = Settings.flap_window_hours
+
+    @classmethod
+    def of(cls, settings: Settings) -> FlapPolicy:
+        return cls(settings.flap_changes, settings.flap_window_hours)
 
     @property
     def window(self) -> timedelta:
@@ -27,6 +30,6 @@ class FlapPolicy:
     def flapping(self, changes_in_window: int) -> bool:
         return changes_in_window >= self.changes
 
-    def newly_flapping(self, changes_in_window: int) -> bool:
-        """This change is the one that made the account flapping (reported once)."""
-        return changes_in_window == self.changes
+    def news(self, changes_in_window: int) -> bool:
+        """A change is news unless the account flaps (the change that starts it is news)."""
+        return changes_in_window <= self.changes

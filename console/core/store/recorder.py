@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from console.core.model import AccountResult
+from console.core.model import AccountResult, Settings
 from console.core.store.records import LastKnown, Recorded, StoredCheck
 from console.core.store.schema import StoreError
 from console.core.store.store import ResultsStore
 
-DEFAULT_KEEP_DAYS = 90
+DEFAULT_KEEP_DAYS = Settings.history_days
 COMPACT_EVERY = timedelta(days=1)
 
 Report = Callable[[str], None]

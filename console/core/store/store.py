@@ -403,9 +403,10 @@ class ResultsStore:
     def change_counts(self, since: datetime) -> dict[str, int]:
         """State changes per account since a moment (flapping), by lower-cased email."""
         ids = self._ids(None)
-        rows = self._db.execute(
-            "SELECT account, count(*) FROM checks WHERE changed = 1 AND checked_at >= ? "
-            "GROUP BY account",
+        rows = self._db.execute(  # an account's first check is a start, not a change
+            "SELECT c.account, count(*) FROM checks c JOIN accounts a ON a.id = c.account "
+            "WHERE c.changed = 1 AND c.checked_at >= ? AND c.checked_at != a.first_seen "
+            "GROUP BY c.account",
             (_seconds(since),),
         )
         return {ids[a]: n for a, n in rows if a in ids}
