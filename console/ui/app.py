@@ -19,6 +19,7 @@ from console.core.config import ConfigError, LoadedConfig, load_config
 from console.core.model import ServerSettings
 from console.core.runner import Runner
 from console.core.secrets import SecretProvider, fetch_secret, store_password
+from console.core.store import results_path
 from console.ui.cells import Palette
 from console.ui.checks import RunnerFactory
 from console.ui.keys import MAIN_BINDINGS
@@ -75,6 +76,7 @@ class MailConsoleApp(App[None]):
         theme_dirs: Iterable[Path] | None = None,
         state_dir: Path | None = None,
         allowed_hosts: frozenset[str] | None = None,
+        results: Path | None = None,
     ) -> None:
         """
         Args:
@@ -89,6 +91,7 @@ class MailConsoleApp(App[None]):
             state_dir: where the chosen theme is remembered (else $MAILCONSOLE_STATE_DIR or
                 the user state dir).
             allowed_hosts: the only hosts "find settings" may probe (the demo: loopback).
+            results: the results store file; `results.sqlite3` in the state dir by default.
         """
         super().__init__()
         self.config_path = Path(config_path)
@@ -99,6 +102,7 @@ class MailConsoleApp(App[None]):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._state_dir = state_dir
         self._allowed_hosts = allowed_hosts
+        self._results = results if results is not None else results_path(folder=state_dir)
         self._prefs = load_prefs(state_dir)
         self._loaded = loaded
         self._load_error: str | None = None
@@ -180,6 +184,7 @@ class MailConsoleApp(App[None]):
             clock=self._clock,
             check_on_start=self._check_on_start,
             allowed_hosts=self._allowed_hosts,
+            results=self._results,
         )
 
     def on_mount(self) -> None:

@@ -18,6 +18,7 @@ from console.core.runner import (
     RunnerEvent,
     StageReached,
 )
+from console.ui.history import HistoryMark
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Entry:
     """Protocols in flight and the stage each one reached (None: queued, not started)."""
     fresh: dict[Protocol, CheckResult] = field(default_factory=dict)
     """Protocols already finished in the run in flight (the other may still be running)."""
+    history: HistoryMark | None = None
+    """What the results store says: since when, remembered from before, flapping."""
 
     @property
     def email(self) -> str:
@@ -86,6 +89,7 @@ class Board:
                 entry.fresh = previous.fresh
                 if _same_settings(previous.account, account):
                     entry.result = previous.result
+                    entry.history = previous.history
             self._entries[account.email] = entry
         self.selected &= set(self._entries)
         self._checking = {e.email for e in self._entries.values() if e.checking}

@@ -85,6 +85,18 @@ def state_cell(state: State, palette: Palette) -> Text:
     return Text(f"{STATE_GLYPHS[state]} {state.value}", style=palette.states[state])
 
 
+def entry_state_cell(entry: Entry, palette: Palette) -> Text:
+    """The state; a result remembered from the store (not re-checked yet) shows dimmed, and
+    stays in view while its re-check is queued (the SMTP/IMAP cells show the check)."""
+    mark = entry.history
+    if mark is None or not mark.remembered or entry.result is None:
+        return state_cell(entry.state, palette)
+    state = entry.result.state
+    return Text(
+        f"{STATE_GLYPHS[state]} {state.value}", style=palette.states[state] + Style(dim=True)
+    )
+
+
 def _fit_address(settings: ServerSettings, room: int) -> str:
     """host:port within `room` characters; the port is kept, the host loses its start."""
     address = settings.address
@@ -133,11 +145,18 @@ def leading_failure(entry: Entry) -> CheckResult | None:
 
 
 def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
+    flapping = entry.history is not None and entry.history.flapping
     failure = leading_failure(entry)
+    text = Text()
+    if flapping:
+        text.append("↯ flapping", style="bold")
     if failure is None:
-        return Text("")
+        return text
+    if flapping:
+        text.append(" · ")
     title = title_of(failure)
-    return Text(f"{failure.protocol.value.upper()}: {title}", style=palette.muted)
+    text.append(f"{failure.protocol.value.upper()}: {title}", style=palette.muted)
+    return text
 
 
 def who_cell(entry: Entry, palette: Palette) -> Text:
@@ -168,7 +187,10 @@ def relative_time(then: datetime | None, now: datetime) -> str:
 
 def checked_cell(entry: Entry, now: datetime, palette: Palette) -> Text:
     then = entry.result.checked_at if entry.result is not None else None
-    return Text(relative_time(then, now), style=palette.muted, justify="right")
+    style = palette.muted
+    if entry.history is not None and entry.history.remembered:
+        style = style + Style(dim=True, italic=True)  # from the store: its age, not this run
+    return Text(relative_time(then, now), style=style, justify="right")
 
 
 def format_ms(ms: int) -> str:
@@ -205,7 +227,7 @@ def row_cells(
     widths = {c.key: c.width for c in COLUMNS}
     makers: dict[str, Callable[[], Text]] = {
         "mark": lambda: Text("✓" if selected else " ", style="bold"),
-        "state": lambda: state_cell(entry.state, palette),
+        "state": lambda: entry_state_cell(entry, palette),
         "account": lambda: Text(entry.email, style="bold" if selected else ""),
         "smtp": lambda: protocol_cell(entry, Protocol.SMTP, palette, widths["smtp"]),
         "imap": lambda: protocol_cell(entry, Protocol.IMAP, palette, widths["imap"]),

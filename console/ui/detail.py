@@ -7,7 +7,7 @@ plain text: `NO [AUTHENTICATIONFAILED] Invalid credentials` or `[@click=app.quit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from textual.content import Content
@@ -275,10 +275,17 @@ def checklist(page: Page, entry: Entry) -> None:
         page.item("  □ ", item)
 
 
-def detail_content(entry: Entry, now: datetime, width: int = 80) -> Content:
-    """Everything the pane shows for one account, top to bottom, wrapped to `width`."""
+def detail_content(
+    entry: Entry, now: datetime, width: int = 80, history: Callable[[Page], None] | None = None
+) -> Content:
+    """Everything the pane shows for one account, top to bottom, wrapped to `width`.
+
+    `history` draws the results store's lines (since when, last checks) under the header.
+    """
     page = Page(width)
     header(page, entry, now)
+    if history is not None:
+        history(page)
     for protocol in (Protocol.SMTP, Protocol.IMAP):
         result = entry.check_for(protocol)
         if result is not None and _failed(result) and protocol not in entry.stages:

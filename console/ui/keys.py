@@ -155,4 +155,12 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         id="editor.cancel",
         tooltip="Close the form without saving",
     ),
+    Binding(
+        "A",
+        "audit_report",
+        "Audit report",
+        id="table.audit-report",
+        show=False,
+        tooltip="Write the audit report (HTML, per client, from the recorded checks) and say where",
+    ),
 )

@@ -19,6 +19,7 @@ SORTABLE: tuple[str, ...] = (
     "who",
     "checked",
     "latency",
+    "changed",
 )
 """The order `s` walks through; after the last one the table returns to file order."""
 
@@ -72,6 +73,14 @@ def _checked_key(entry: Entry) -> tuple[object, ...]:
     return (then, entry.email.casefold())
 
 
+def _changed_key(entry: Entry) -> tuple[object, ...]:
+    """Newest state change first; flapping accounts after the real news, never-recorded last."""
+    mark = entry.history
+    if mark is None or mark.since is None:
+        return (2, 0.0, entry.email.casefold())
+    return (1 if mark.flapping else 0, -mark.since.timestamp(), entry.email.casefold())
+
+
 SORT_KEYS: Mapping[str, SortKey] = {
     "state": lambda e: (_STATE_ORDER[e.state], e.email.casefold()),
     "account": lambda e: (e.email.casefold(),),
@@ -81,6 +90,7 @@ SORT_KEYS: Mapping[str, SortKey] = {
     "who": lambda e: ((e.account.name or "~").casefold(), e.account.tags, e.email.casefold()),
     "checked": _checked_key,
     "latency": _latency_key,
+    "changed": _changed_key,
 }
 
 

@@ -465,6 +465,8 @@ class EditFlow:
         screen.load_error = None
         screen.board.replace_accounts(loaded.accounts)
         screen.scheduler.use_settings(loaded.settings)
+        screen.history.use_settings(loaded.settings)
+        screen.history.load(screen.board)  # results recorded meanwhile (a cron `check`)
         screen.rebuild()
         screen.refresh_bindings()
 

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from console.core.config import LoadedConfig
 from console.core.fleet.groups import count_groups, group_failures
 from console.core.model import Account, CheckResult, Protocol, Settings
-from console.core.runner import auto_recheck_allowed
+from console.core.runner import AccountFinished, auto_recheck_allowed
 from console.core.secrets import SecretProvider
 from console.ui import detail
 from console.ui.board import Board, Entry
@@ -33,6 +33,7 @@ from console.ui.cells import Palette, column_widths, leading_failure
 from console.ui.checks import FORM_GROUP, GROUP, CheckScheduler, RunnerFactory
 from console.ui.filtering import FilterError, Query, parse_query
 from console.ui.group_fixes import GroupFixer
+from console.ui.history import ConsoleHistory
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
@@ -77,7 +78,9 @@ class MainScreen(Screen[None]):
         clock: Clock,
         check_on_start: bool,
         allowed_hosts: frozenset[str] | None = None,
+        results: Path | None = None,
     ) -> None:
+        """`results`: the results store file (None: nothing remembered or recorded)."""
         super().__init__()
         self.path = path
         self.loaded = loaded
@@ -107,6 +110,12 @@ class MainScreen(Screen[None]):
             self, secrets=secrets, store_secret=store_secret, allowed_hosts=allowed_hosts
         )
         self.group_fixer = GroupFixer(self, store_secret, allowed_hosts, secrets)
+        self.history = ConsoleHistory(
+            results,
+            settings=loaded.settings if loaded else Settings(),
+            report=self._store_failed,
+            clock=clock,
+        )
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -129,6 +138,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._palette = self.app.state_palette()  # type: ignore[attr-defined]
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.history.load(self.board)  # last known states, shown at once with their age
         self.rebuild()
         self.table.focus()
         self.set_interval(TICK_SECONDS, self.tick)
@@ -234,7 +244,15 @@ class MainScreen(Screen[None]):
             pane.show(None, lambda _width: Content(message))
             return
         now = self.clock()
-        pane.show(email, lambda width: detail.detail_content(entry, now, width))
+        section = self.history.section(entry, now)
+        pane.show(email, lambda width: detail.detail_content(entry, now, width, section))
+
+    def _store_failed(self, message: str) -> None:
+        """The results store cannot be used: said once; checks go on without it."""
+        self.notify(message, title="Results store", severity="error", markup=False, timeout=20)
+
+    def on_unmount(self) -> None:
+        self.history.close()
 
     def _theme_changed(self, _theme: object) -> None:
         self._palette = self.app.state_palette()  # type: ignore[attr-defined]
@@ -265,10 +283,14 @@ class MainScreen(Screen[None]):
     @on(RunnerEventsPending)
     def _drain_events(self) -> None:
         """Fold the runner's events into the board; the table follows at most every 0.2 s."""
-        for event in self.scheduler.drain():
+        events = self.scheduler.drain()
+        for event in events:
             email = self.board.apply(event)
             if email is not None:
                 self._dirty.add(email)
+        finished = [e.result for e in events if isinstance(e, AccountFinished)]
+        if finished:
+            self.history.record(finished, self.board)
         if not self._dirty:
             return
         wait = self._last_flush + FLUSH_SECONDS - time.monotonic()
@@ -503,6 +525,17 @@ class MainScreen(Screen[None]):
 
     def action_import(self) -> None:
         self.group_fixer.open_import()
+
+    def action_audit_report(self) -> None:
+        """Write the audit report (what `mailconsole report` writes) to the working folder."""
+        if self.loaded is None:
+            return
+        try:
+            path = self.history.write_report(self.loaded.accounts, Path.cwd())
+        except OSError as exc:
+            self.notify(f"The report could not be written: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"Audit report written to {path}; open it in a browser.", markup=False)
 
     def action_start_demo(self) -> None:
         self.app.exit(result=START_DEMO)
