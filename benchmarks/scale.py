@@ -14,12 +14,18 @@ applied from outside, to measure what the goals need (see EXPERIMENTS).
 
     python benchmarks/scale.py           # 10, 1,000, 10,000 accounts; median of 3 runs each
     python benchmarks/scale.py --quick   # one run each
+    python benchmarks/scale.py --history # each size with a results store: 10 checks per account
+
+`--history` fills a results store per size before the runs (10 recorded checks per account, one
+state change for 3 % of them), so the first frame includes reading the last known state of every
+account and painting it (what a restarted console does).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -92,7 +98,13 @@ def load_for(config: Path, names: set[str]) -> Any:
 
 
 def child(
-    config: Path, n: int, t0: float, refresh: bool, check_on_start: bool, tried: set[str]
+    config: Path,
+    n: int,
+    t0: float,
+    refresh: bool,
+    check_on_start: bool,
+    tried: set[str],
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     marks: dict[str, float] = {"python started": 0.0}
     marks["imports done"] = time.time() - t0  # (the modules below are imported at the top)
@@ -116,7 +128,9 @@ def child(
     on_display(frame)
 
     async def main() -> None:
-        with tempfile.TemporaryDirectory() as state:
+        with (
+            contextlib.nullcontext(str(state_dir)) if state_dir else tempfile.TemporaryDirectory()
+        ) as state:
             app = MailConsoleApp(
                 config,
                 loaded=load_for(config, tried),
@@ -182,10 +196,43 @@ async def full_refreshes(app: Any, pilot: Any) -> dict[str, dict[str, float]]:
 # -- the parent: sizes, repeats, the tables ----------------------------------------------------
 
 
+def fill_store(folder: Path, n: int, checks: int = 10) -> Path:
+    """A results store as a console that has run for a while leaves it (see --history)."""
+    from datetime import UTC, datetime, timedelta
+
+    from _common import email
+
+    from console.core.model import AccountResult, Cause, CheckResult, Protocol, Stage, Status
+    from console.core.store import ResultsStore, results_path
+
+    now = datetime.now(UTC)
+    smtp = CheckResult(Protocol.SMTP, Status.OK, elapsed_ms=120)
+    ok = CheckResult(Protocol.IMAP, Status.OK, elapsed_ms=150)
+    bad = CheckResult(Protocol.IMAP, Status.FAILED, Cause.AUTH_FAILED, Stage.AUTH, elapsed_ms=90)
+    with ResultsStore.open(results_path(folder=folder)) as store:
+        for k in range(checks):
+            at = now - timedelta(minutes=15 * (checks - k))
+            store.record_many(
+                [
+                    AccountResult(email(i), smtp, bad if i % 33 == 0 and k >= 5 else ok, at)
+                    for i in range(n)
+                ]
+            )
+    return folder
+
+
 def run_child(
-    config: Path, n: int, *, refresh: bool, check_on_start: bool, tried: set[str]
+    config: Path,
+    n: int,
+    *,
+    refresh: bool,
+    check_on_start: bool,
+    tried: set[str],
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     command = [sys.executable, str(HERE / "scale.py"), "--child", str(config), "--n", str(n)]
+    if state_dir:
+        command += ["--state", str(state_dir)]
     if refresh:
         command.append("--refresh")
     if check_on_start:
@@ -212,10 +259,24 @@ class Size:
 
 
 def measure(
-    config: Path, n: int, runs: int, *, refresh: bool, check_on_start: bool, tried: set[str]
+    config: Path,
+    n: int,
+    runs: int,
+    *,
+    refresh: bool,
+    check_on_start: bool,
+    tried: set[str],
+    state_dir: Path | None = None,
 ) -> Size:
     results = [
-        run_child(config, n, refresh=refresh and i == 0, check_on_start=check_on_start, tried=tried)
+        run_child(
+            config,
+            n,
+            refresh=refresh and i == 0,
+            check_on_start=check_on_start,
+            tried=tried,
+            state_dir=state_dir,
+        )
         for i in range(runs)
     ]
     marks = {k: statistics.median(r["marks"][k] for r in results) for k in results[0]["marks"]}
@@ -256,10 +317,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--t0", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--refresh", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--history", action="store_true", help="each size with a populated results store"
+    )
     args = parser.parse_args()
     if args.child:
         tried = set(args.tries[0].split(",")) if args.tries else set()
-        result = child(args.child, args.n, args.t0, args.refresh, args.check_on_start, tried)
+        result = child(
+            args.child, args.n, args.t0, args.refresh, args.check_on_start, tried, args.state
+        )
         print(json.dumps(result))
         return
     sizes = args.sizes or [10, 1000, 10000]
@@ -272,6 +339,8 @@ def main() -> None:
         names = list(EXPERIMENTS)
         tries = [set(names[: i + 1]) for i in range(len(names))]
     print(f"# scale, {machine()}; median of {runs} fresh processes per size")
+    if args.history:
+        print("# with a results store: 10 recorded checks per account")
     with tempfile.TemporaryDirectory(prefix="mailconsole-scale-") as tmp:
         lab = LabProcess(100.0) if args.check_on_start else None
         try:
@@ -285,6 +354,7 @@ def main() -> None:
                     smtp_port=lab.ports["smtp"] if lab else 1,
                     ca_file=lab.ca_file if lab else str(Path(tmp) / "no-ca.pem"),
                 )
+            states = {n: fill_store(Path(tmp) / f"state-{n}", n) for n in sizes if args.history}
             shipped = []
             for n in sizes:
                 shipped.append(
@@ -295,6 +365,7 @@ def main() -> None:
                         refresh=n == max(sizes),
                         check_on_start=args.check_on_start,
                         tried=set(),
+                        state_dir=states.get(n),
                     )
                 )
                 print(f"  {n} accounts: {shipped[-1].first:.2f} s, {shipped[-1].memory:.0f} MB")
