@@ -79,6 +79,45 @@ def insert_rate(folder: Path) -> None:
     )
 
 
+def first_paint_cost(folder: Path, n: int = 10_000) -> None:
+    """What reading the store adds to the console's start: `ConsoleHistory.load` on a board of
+    `n` accounts, each with 10 recorded checks (the rest of the first paint: scale.py)."""
+    import tracemalloc
+
+    from console.core.model import Account, Settings
+    from console.ui.board import Board
+    from console.ui.history import ConsoleHistory
+
+    path = folder / "paint.sqlite3"
+    rng = random.Random(3)
+    broken = {i for i in range(n) if i % 33 == 0}
+    with ResultsStore.open(path) as store:
+        for k in range(10):
+            store.record_many(_results(n, T0 + k * ROUND, rng, broken))
+    accounts = [Account(f"user{i:05d}@bench.test") for i in range(n)]
+
+    def load() -> int:
+        history = ConsoleHistory(
+            path, settings=Settings(), report=print, clock=lambda: T0 + timedelta(hours=3)
+        )
+        try:
+            return history.load(Board(accounts))
+        finally:
+            history.close()
+
+    started = time.perf_counter()
+    shown = load()
+    took = time.perf_counter() - started
+    tracemalloc.start()
+    load()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"first paint: ConsoleHistory.load of {shown:,} accounts (open, read, paint onto the "
+        f"board) {took * 1000:.0f} ms; {peak / 1e6:.1f} MB allocated at the peak"
+    )
+
+
 def simulate(folder: Path, accounts: int, days: int) -> None:
     path = folder / f"sim-{accounts}-{days}.sqlite3"
     rng = random.Random(2)
@@ -120,11 +159,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--accounts", type=int)
     parser.add_argument("--days", type=int)
+    parser.add_argument("--paint-only", action="store_true", help="insert rate and first paint")
     args = parser.parse_args()
     print(f"# results store, {datetime.now(UTC):%Y-%m-%d}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="mailconsole-history-") as tmp:
         folder = Path(tmp)
         insert_rate(folder)
+        first_paint_cost(folder)
+        if args.paint_only:
+            return
         if args.accounts or args.days:
             simulate(folder, args.accounts or 1000, args.days or 90)
         elif args.quick:

@@ -18,8 +18,8 @@ from typing import Any
 from console.cli import Session, UsageError, _add_common_options, _load, select_accounts
 from console.core.audit import Audit, audit_states, build_audit, to_csv, to_html, to_markdown
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
+from console.core.fleet.output import csv_cell, visible  # console.core.safe_text once it lands
 from console.core.model import Account, AccountResult, Settings, State
-from console.core.safe_text import csv_cell, visible
 from console.core.store import (
     FlapPolicy,
     LastKnown,
