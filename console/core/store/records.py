@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from console.core.model import (
@@ -33,6 +34,9 @@ KEPT_FACTS = (
 
 CANARY_KEYS = ("status", "cause", "phase", "folder", "latency_ms", "cleaned", "auth_results")
 """The canary object's keys that are kept (DESIGN section 10); `message` is server text."""
+
+
+_NO_FACTS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,8 @@ class LastKnown:
         def result(protocol: Protocol, outcome: Outcome | None) -> CheckResult:
             if outcome is None:
                 return CheckResult(protocol, Status.MISSING)
-            facts = {
-                k: v for k, v in self.facts.get(protocol.value, {}).items() if isinstance(v, int)
-            }
+            kept = self.facts.get(protocol.value)
+            facts = {k: v for k, v in kept.items() if isinstance(v, int)} if kept else _NO_FACTS
             return CheckResult(
                 protocol,
                 outcome.status,

@@ -7,6 +7,7 @@ since the epoch, UTC.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,7 +50,9 @@ def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+@functools.lru_cache(maxsize=4096)
 def _moment(seconds: int) -> datetime:
+    """Cached: a fleet checked in rounds shares a handful of check times."""
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
