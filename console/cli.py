@@ -225,6 +225,8 @@ def cmd_check(args: argparse.Namespace, session: Session) -> int:
         sys.stdout.write(report.to_json(accounts, results, started) + "\n")
     elif fmt == "csv":
         sys.stdout.write(report.to_csv(accounts, results))
+    elif args.changed and not accounts:
+        sys.stdout.write("no account changed state since its last recorded check\n")
     else:
         sys.stdout.write(report.to_table(accounts, results))
     return status

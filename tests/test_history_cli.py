@@ -92,6 +92,8 @@ async def test_check_changed_prints_only_the_news(servers: Servers, tmp_path: Pa
     assert code == 1 and len(json.loads(out)["accounts"]) == 2  # first run: all is news
     code, out, _ = await run("check", "--config", str(config), "--changed", "--format", "json")
     assert code == 1 and json.loads(out)["accounts"] == []  # same states: nothing to mail
+    code, out, _ = await run("check", "--config", str(config), "--changed", "--format", "table")
+    assert code == 1 and out == "no account changed state since its last recorded check\n"
     config = _config(tmp_path, servers, cond_imap_ok=True)
     code, out, _ = await run("check", "--config", str(config), "--changed", "--format", "json")
     doc = json.loads(out)

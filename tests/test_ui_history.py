@@ -151,3 +151,22 @@ async def test_flapping_is_marked_and_the_changed_order_puts_real_news_first(
         assert len(written) == 1
         html = written[0].read_text(encoding="utf-8")
         assert "Client: cond" in html and "Needs attention, by cause" in html
+
+
+async def test_a_damaged_store_is_said_once_and_the_console_still_checks(
+    servers: Servers, tmp_path: Path, state_dir: Path
+) -> None:
+    config = _accounts(tmp_path, servers)
+    state_dir.mkdir(parents=True)
+    store = state_dir / "results.sqlite3"
+    store.write_bytes(b"garbage, not a database\n" * 40)
+    app = MailConsoleApp(config)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("R")
+        await settle(app, pilot)
+        assert row(app, "cond@acme.example")["state"] == "◐ conditional"
+        # Textual keeps shown notifications in App._notifications (no public list to read).
+        said = [n.message for n in app._notifications if "results.sqlite3" in n.message]
+        assert len(said) == 1 and "not an SQLite database" in said[0]
+    assert store.read_bytes() == b"garbage, not a database\n" * 40
