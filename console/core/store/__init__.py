@@ -19,6 +19,8 @@ version, so a file written by an older mailconsole is upgraded in place on first
 - `latest(account, checked_at, state, since, ...)`: the newest check per account, and `since`,
   when its current state began (the console's first paint reads only this table).
 - `daily(account, day, state, checks, max_ms)`: compacted checks, counted per day and state.
+- `canary_holds(token, email, hold_until, data)`: reply canaries waiting out their hold, so a hold
+  survives a restart (`holds.py`); a row goes when its canary is finished.
 
 Nothing else is stored: no server text, no transcript, no step details, no secret.
 
