@@ -26,6 +26,7 @@ from console.core.secrets import MemorySecrets
 SIEVE = {
     "stays": None,
     "later": None,
+    "mixed": None,  # holds look-alike messages that must survive
     "archive": 'require ["fileinto"];\nfileinto "Archive";\n',
     "spam": 'require ["fileinto"];\nfileinto "Junk";\n',
     "umlaut": 'require ["fileinto", "mailbox"];\nfileinto :create "Entwürfe";\n',
@@ -154,7 +155,7 @@ async def test_a_move_during_the_hold_by_another_client(stack: MailStack) -> Non
 
 
 async def test_only_the_canary_is_deleted_from_dovecot(stack: MailStack) -> None:
-    user = f"stays@{DOMAIN}"
+    user = f"mixed@{DOMAIN}"
     lookalikes = [
         (
             f"From: {user}\r\nTo: {user}\r\nSubject: mailconsole reply canary mc-canary-1234\r\n"
@@ -177,6 +178,6 @@ async def test_only_the_canary_is_deleted_from_dovecot(stack: MailStack) -> None
     client.logout()
     secrets = MemorySecrets()
     engine = CanaryEngine(Settings(timeout=10), secrets=secrets, arrival_timeout=5, hold=0.5)
-    (result,) = await engine.run([account(stack, secrets, "stays")])
+    (result,) = await engine.run([account(stack, secrets, "mixed")])
     assert result.status is CanaryStatus.OK and result.cleaned
     assert folder_uids(stack, user, "INBOX") == before
