@@ -102,3 +102,46 @@ async def test_import_tour_in_the_demo(demo: DemoLab, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, PasswordQueueScreen))
         await settle(app, pilot)
         assert all(screen.board[e].state is State.CONNECTED for e in app_pw_emails)
+
+
+async def test_the_dialog_mapping_can_be_corrected_and_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Input, TextArea
+
+    from console.core.secrets import MemorySecrets
+
+    monkeypatch.setenv("MAILCONSOLE_MAPPINGS_DIR", str(tmp_path / "mappings"))
+    config = tmp_path / "accounts.toml"
+    config.write_text("[settings]\ntimeout = 5\n", encoding="utf-8")
+    source = tmp_path / "client.csv"
+    source.write_text(
+        "Mailbox,Secret,Out,In\r\nana@fern.example,Zq-7-secret,smtp.fern.example,imap.fern.example\r\n",
+        encoding="utf-8",
+    )
+    secrets = MemorySecrets()
+    app = MailConsoleApp(config, secrets=secrets, store_secret=secrets.set, check_on_start=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("i")
+        dialog = app.screen
+        assert isinstance(dialog, ImportScreen)
+        dialog.query_one("#import-path", Input).value = str(source)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.plan is not None)
+        assert dialog.plan is not None and dialog.plan.rows[0].action.value == "error"
+        dialog.query_one(
+            TextArea
+        ).text = "Mailbox = email\nSecret = password\nOut = smtp.host\nIn = imap.host\n"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: dialog.plan.rows[0].action.value == "add")  # type: ignore[union-attr]
+        save_name = dialog.query_one("#import-save-name", Input)
+        save_name.focus()
+        await pilot.press(*"client-x", "enter")
+        await pilot.pause()
+        assert (tmp_path / "mappings" / "client-x.toml").exists()
+        shown = dialog.query_one("#import-status").visual.plain  # type: ignore[union-attr]
+        assert "Zq-7-secret" not in shown
+        await pilot.press("ctrl+s")  # untested rows are never saved
+        await pilot.pause()
+        assert "Test the rows first" in dialog.query_one("#import-status").visual.plain  # type: ignore[union-attr]
+    assert "fern" not in config.read_text()
