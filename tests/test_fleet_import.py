@@ -303,3 +303,13 @@ def test_a_hundred_thousand_rows() -> None:
     assert plan.counts()["add"] == 100_000
     assert plan.rows[-1].line == 100_001
     assert elapsed < 90  # no cap on size; generous for a shared CI machine
+
+
+def test_a_file_without_a_header_row_leaks_nothing() -> None:
+    text = (
+        "ana@fern.example,Zq-first-row-pw,smtp.fern.example\nbob@fern.example,pw2,smtp.f.example\n"
+    )
+    plan = plan_of(text)
+    assert all(r.action is Action.ERROR for r in plan.rows)
+    assert any("no column is mapped to email" in n for n in plan.notes)
+    assert_no_secret(plan, "Zq-first-row-pw", "pw2")

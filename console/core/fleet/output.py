@@ -128,7 +128,10 @@ def failed_rows_csv(plan: ImportPlan) -> str:
     secret_columns = {i for i, _h, name in plan.columns.fields if name in SECRET_FIELDS}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([csv_cell(h) for h in (*plan.table.header, "line", "cause", "fix")])
+    header = list(plan.table.header)
+    if plan.columns.index("email") is None:  # no header row: its cells are data
+        header = [f"column {i + 1}" for i in range(len(header))]
+    writer.writerow([csv_cell(h) for h in (*header, "line", "cause", "fix")])
     width = len(plan.table.header)
     for row in plan.rows:
         if not row.failed:
@@ -140,6 +143,8 @@ def failed_rows_csv(plan: ImportPlan) -> str:
             if row.email:
                 cells[plan.columns.index("email") or 0] = row.email
         cells = ["" if i in secret_columns else c for i, c in enumerate(cells)]
+        if plan.columns.index("email") is None:  # nothing says which cell is a password
+            cells = [""] * width
         cause, fix = fix_text(row)
         writer.writerow([csv_cell(c) for c in (*cells, row.line, cause, fix)])
     return buf.getvalue()

@@ -161,8 +161,11 @@ def plan_import(
             "or choose a mapping"
         )
     if columns.ignored:
+        # Header names are shown only when the header is one (an email column was found): a
+        # file without a header row has data, maybe a password, where the names would be.
+        has_header = columns.index("email") is not None
         listed = ", ".join(
-            f"{i + 1}" + (f" ({_header_text(h)})" if _header_text(h) else "")
+            f"{i + 1}" + (f" ({_header_text(h)})" if has_header and _header_text(h) else "")
             for i, h in columns.ignored
         )
         notes.append(f"column(s) not used: {listed}")
