@@ -1,4 +1,4 @@
-"""Layout snapshots of the main screen: 80x24 and 160x48, a dark and a light theme.
+"""Layout snapshots of the main screen: 80x24, 100x30 and 160x48, a dark and a light theme.
 
 The content is fixed: results are injected (no servers, no timing) and the clock is frozen, so a
 difference in a snapshot is a difference in layout or styling. Update with `--snapshot-update`
@@ -228,7 +228,7 @@ def prepare(theme: str, highlight: str = "bob@acme.example"):  # type: ignore[no
 
 
 @pytest.mark.parametrize("theme", ["mailconsole-dark", "mailconsole-light"])
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)])
 def test_main_screen(
     app: MailConsoleApp, snap_compare: object, theme: str, size: tuple[int, int]
 ) -> None:

@@ -156,6 +156,8 @@ def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
         text.append(" · ")
     title = title_of(failure)
     text.append(f"{failure.protocol.value.upper()}: {title}", style=palette.muted)
+    text.no_wrap = True
+    text.overflow = "ellipsis"
     return text
 
 
@@ -205,13 +207,57 @@ def latency_cell(entry: Entry) -> Text:
     return Text(format_ms(ms), justify="right")
 
 
-def column_widths(emails: Iterable[str]) -> dict[str, int]:
-    """Fixed widths for this set of accounts: only the account column depends on the data."""
+CELL_PADDING = 2
+"""Cells the table adds around each column (one on each side)."""
+CAUSE_WIDTH = (20, 60)
+"""The cause column gives and takes room so the table's right edge never cuts a column."""
+
+
+def column_widths(
+    emails: Iterable[str], room: int | None = None, beyond: int = 0
+) -> dict[str, int]:
+    """Fixed widths for this set of accounts: only the account column depends on the data.
+
+    With `room` (the table's width in cells), the cause column flexes so the right edge falls
+    between two columns instead of through one: `imap.gmail.com:99` for port 993 is worse than
+    a column that starts off-screen (scrolling right shows it whole).
+    """
     widths = {c.key: c.width for c in COLUMNS}
     longest = max((len(e) for e in emails), default=0)
     low, high = ACCOUNT_WIDTH
     widths["account"] = max(low, min(high, longest))
-    return widths
+    return widths if room is None else fit_columns(widths, room, beyond)
+
+
+def fit_columns(widths: dict[str, int], room: int, beyond: int = 0) -> dict[str, int]:
+    """`widths` with the cause column changed so no column is cut by the right edge at `room`:
+    the column at the edge either fits (cause gives up room, down to its minimum) or is pushed
+    out whole (the column before it takes the slack); when cause itself is at the edge it ends
+    there.
+    `beyond`: cells past `room` that show when the vertical scrollbar is hidden; a column that
+    starts there shows at most that many cells (a glyph and a space, never a number)."""
+    fitted = dict(widths)
+    low, high = CAUSE_WIDTH
+    keys = list(COLUMN_KEYS)
+    position = 0
+    for index, key in enumerate(keys):
+        width = fitted[key] + CELL_PADDING
+        if position + width <= room:
+            position += width
+            continue
+        if position >= room:
+            break
+        visible = room - position
+        if key == "cause":
+            fitted["cause"] = max(low, min(high, visible - CELL_PADDING + beyond))
+        elif index > keys.index("cause"):
+            missing = width - visible
+            if fitted["cause"] - missing >= low:
+                fitted["cause"] -= missing
+            else:  # the column before it takes the rest of the line: this one starts at the edge
+                fitted[keys[index - 1]] += visible
+        break
+    return fitted
 
 
 def row_cells(

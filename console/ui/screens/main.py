@@ -181,7 +181,7 @@ class MainScreen(Screen[None]):
         """All rows again (filter, theme, reload); the cursor stays on the same account."""
         keep = self.table.cursor_email
         with self.app.batch_update():
-            self.table.set_widths(column_widths(self.board.emails))
+            self.table.set_widths(column_widths(self.board.emails, *self.table.room))
             self.table.show(
                 self.visible_entries(),
                 self.board,
@@ -355,6 +355,12 @@ class MainScreen(Screen[None]):
         if has_row != self._had_row:  # the footer only changes when rows come or go
             self._had_row = has_row
             self.refresh_bindings()
+
+    @on(AccountsTable.Resized)
+    def _table_resized(self) -> None:
+        """The right edge moved: new widths so it falls between columns (none is cut)."""
+        if column_widths(self.board.emails, *self.table.room) != self.table.widths:
+            self.rebuild()
 
     @on(DetailPane.Left)
     def _left_detail(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.cache import LRUCache
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -75,6 +76,24 @@ class AccountsTable(DataTable[Text]):
         if not any(column.auto_width for column in self.columns.values()):
             new_rows = ()
         super()._update_dimensions(new_rows)
+
+    class Resized(Message):
+        """The table's width changed: the screen may fit the columns to it again."""
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+    @property
+    def room(self) -> tuple[int | None, int]:
+        """Cells for columns with the vertical scrollbar shown (None before the first layout),
+        and the scrollbar's width: it comes and goes with the number of rows, the widths not."""
+        bar = self.styles.scrollbar_size_vertical
+        width = self.content_region.width - bar
+        return (width if width > 0 else None), bar
+
+    @property
+    def widths(self) -> dict[str, int]:
+        return dict(self._widths)
 
     def set_widths(self, widths: dict[str, int]) -> None:
         """Columns with these fixed widths (rows are dropped: call before `show`)."""
