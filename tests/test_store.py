@@ -353,3 +353,21 @@ def test_flapping_is_news_once_then_quiet(store: ResultsStore) -> None:
             )
         )
     assert store.change_counts(T0) == {"a@x.example": 4}
+
+
+def test_compaction_goes_in_short_steps_that_resume(store: ResultsStore) -> None:
+    for email in ("a@x.example", "b@x.example", "c@x.example"):
+        for day in range(10):
+            store.record(result(email, T0 + timedelta(days=day)))
+    now = T0 + timedelta(days=10)
+    assert store.compact_step(now, keep_days=5, accounts=2) == (2 * 4, False)
+    assert store.compacting() and store.compacted_at() is None
+    assert store.compact_step(now, keep_days=5, accounts=2) == (4, True)
+    assert not store.compacting() and store.compacted_at() == now
+    assert len(store.history()) == 3 * 6  # five kept days and the first check of each
+
+    messages: list[str] = []
+    recorder = Recorder(store.path, report=messages.append, clock=lambda: now, incremental=True)
+    recorder.record([result("d@x.example", now)])  # compacted a day ago: nothing to do
+    assert messages == [] and recorder.last_known()["d@x.example"].since == now
+    recorder.close()

@@ -102,7 +102,9 @@ class ConsoleHistory:
         self._clock = clock
         self.policy = FlapPolicy.of(settings)
         self._recorder = (
-            Recorder(path, report=report, keep_days=settings.history_days, clock=clock)
+            Recorder(
+                path, report=report, keep_days=settings.history_days, clock=clock, incremental=True
+            )
             if path is not None
             else None
         )

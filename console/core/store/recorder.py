@@ -35,8 +35,12 @@ class Recorder:
         report: Report,
         keep_days: int = DEFAULT_KEEP_DAYS,
         clock: Clock | None = None,
+        incremental: bool = False,
     ) -> None:
+        """`incremental`: compact one short step per recording (the console) instead of a whole
+        round at once (a headless run, which nobody waits on)."""
         self.path = path
+        self._incremental = incremental
         self._report = report
         self._keep_days = keep_days
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -90,10 +94,15 @@ class Recorder:
             return None
 
     def _maybe_compact(self, store: ResultsStore) -> None:
+        """Once a day, a compaction round. Each step is its own short transaction, so another
+        process writing meanwhile waits for one step at most."""
         now = self._clock()
         last = store.compacted_at()
-        if last is None or now - last >= COMPACT_EVERY:
-            store.compact(now, self._keep_days)
+        if store.compacting() or last is None or now - last >= COMPACT_EVERY:
+            if self._incremental:
+                store.compact_step(now, self._keep_days)
+            else:
+                store.compact(now, self._keep_days)
 
     def read(self, what: Callable[[ResultsStore], Any], default: Any) -> Any:
         """Run a read on the store; `default` if it cannot be (reported once)."""
