@@ -76,6 +76,7 @@ def test_last_known_keeps_since_across_unchanged_checks(store: ResultsStore) -> 
         result("alice@acme.example", later, imap=Status.FAILED, cause=Cause.AUTH_FAILED)
     )
     assert (recorded.previous, recorded.changed) == (State.CONDITIONAL, False)
+    assert recorded.since == T0  # the state began with the first check
     known = store.last_known()
     assert list(known) == ["alice@acme.example"]  # keyed by the lower-cased email
     last = known["alice@acme.example"]

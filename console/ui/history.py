@@ -163,7 +163,9 @@ class ConsoleHistory:
             if entry is None:
                 continue
             mark = entry.history or HistoryMark()
-            if note.changed or mark.since is None:
+            if note.since is not None:
+                mark.since = note.since
+            elif mark.since is None:
                 mark.since = result.checked_at
             if note.changed and note.previous is not None:
                 mark.changes += 1

@@ -139,6 +139,8 @@ class Recorded:
     state: State
     previous: State | None
     changed: bool
+    since: datetime | None = None
+    """When the account's current state began (None: this check is older than the newest)."""
 
 
 def key(email: str) -> str:

@@ -295,6 +295,7 @@ class ResultsStore:
                 break
             except sqlite3.IntegrityError:
                 at += 1
+        since: int | None = None
         if last is None or at >= last[2]:
             since = at if changed or last is None else last[1]
             db.execute(
@@ -315,7 +316,9 @@ class ResultsStore:
                     canary,
                 ),
             )
-        return Recorded(row.email, row.state, previous, changed)
+        return Recorded(
+            row.email, row.state, previous, changed, _moment(since) if since is not None else None
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
