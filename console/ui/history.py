@@ -9,7 +9,7 @@ benchmarks/README.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -120,22 +120,25 @@ class ConsoleHistory:
         everything; after a reload: what a cron `check` recorded meanwhile); returns how many."""
         if self._recorder is None:
             return 0
-        known = self._recorder.last_known()
+        known = self._recorder.last_results()
         if not known:
             return 0
         self._cache.clear()
         counts = self._recorder.change_counts(self._clock() - self.policy.window)
         shown = 0
         for entry in board:
-            last = known.get(key(entry.email))
-            if last is None or entry.checking:
+            found = known.get(key(entry.email))
+            if found is None or entry.checking:
                 continue
-            if entry.result is not None and last.check.checked_at <= entry.result.checked_at:
+            result, since = found
+            if entry.result is not None and result.checked_at <= entry.result.checked_at:
                 continue
-            entry.result = last.as_result(entry.email)
+            if result.email != entry.email:  # the file's spelling of the address
+                result = replace(result, email=entry.email)
+            entry.result = result
             changes = counts.get(key(entry.email), 0)
             entry.history = HistoryMark(
-                since=last.since,
+                since=since,
                 remembered=True,
                 changes=changes,
                 flapping=self.policy.flapping(changes),

@@ -119,6 +119,12 @@ class Recorder:
         result: dict[str, LastKnown] = self.read(lambda s: s.last_known(emails), {})
         return result
 
+    def last_results(self) -> dict[str, tuple[AccountResult, datetime]]:
+        result: dict[str, tuple[AccountResult, datetime]] = self.read(
+            lambda s: s.last_results(), {}
+        )
+        return result
+
     def recent(self, email: str, limit: int = 30) -> list[StoredCheck]:
         result: list[StoredCheck] = self.read(lambda s: s.recent(email, limit), [])
         return result

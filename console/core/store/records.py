@@ -108,27 +108,37 @@ class LastKnown:
     def as_result(self, email: str | None = None) -> AccountResult:
         """An AccountResult the console can paint before anything is re-checked (no server text)."""
         check = self.check
-
-        def result(protocol: Protocol, outcome: Outcome | None) -> CheckResult:
-            if outcome is None:
-                return CheckResult(protocol, Status.MISSING)
-            kept = self.facts.get(protocol.value)
-            facts = {k: v for k, v in kept.items() if isinstance(v, int)} if kept else _NO_FACTS
-            return CheckResult(
-                protocol,
-                outcome.status,
-                outcome.cause,
-                outcome.stage,
-                elapsed_ms=outcome.elapsed_ms or 0,
-                facts=facts,
-            )
-
+        smtp, imap = check.smtp, check.imap
         return AccountResult(
             email=email or check.email,
-            smtp=result(Protocol.SMTP, check.smtp),
-            imap=result(Protocol.IMAP, check.imap),
+            smtp=remembered_result(
+                Protocol.SMTP, smtp, smtp.elapsed_ms if smtp else None, self.facts
+            ),
+            imap=remembered_result(
+                Protocol.IMAP, imap, imap.elapsed_ms if imap else None, self.facts
+            ),
             checked_at=check.checked_at,
         )
+
+
+def remembered_result(
+    protocol: Protocol,
+    outcome: Outcome | None,
+    elapsed_ms: int | None,
+    facts: Mapping[str, Mapping[str, Any]] | None,
+) -> CheckResult:
+    """A recorded outcome as a CheckResult the console can paint: no steps, no server text."""
+    if outcome is None:
+        return CheckResult(protocol, Status.MISSING)
+    kept = facts.get(protocol.value) if facts else None
+    return CheckResult(
+        protocol,
+        outcome.status,
+        outcome.cause,
+        outcome.stage,
+        elapsed_ms=elapsed_ms or 0,
+        facts={k: v for k, v in kept.items() if isinstance(v, int)} if kept else _NO_FACTS,
+    )
 
 
 @dataclass(frozen=True)

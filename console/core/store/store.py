@@ -16,7 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from console.core.model import AccountResult, Cause, Stage, State, Status, account_state
+from console.core.model import (
+    AccountResult,
+    Cause,
+    Protocol,
+    Stage,
+    State,
+    Status,
+    account_state,
+)
 from console.core.store.records import (
     LastKnown,
     Outcome,
@@ -25,6 +33,7 @@ from console.core.store.records import (
     kept_canary,
     kept_facts,
     key,
+    remembered_result,
     state_with_canary,
 )
 from console.core.store.schema import StoreError, migrate
@@ -354,6 +363,30 @@ class ResultsStore:
             )
             facts = json.loads(row[9]) if row[9] else {}
             out[email] = LastKnown(check, _moment(row[3]), facts)
+        return out
+
+    def last_results(self) -> dict[str, tuple[AccountResult, datetime]]:
+        """The console's first paint: per account (lower-cased email) its last check as an
+        AccountResult without server text, and since when its state holds. The same data as
+        `last_known()`, built with a third of the objects (10,000 accounts at start-up)."""
+        ids = self._ids(None)
+        self._load_outcomes()
+        outcomes = self._outcomes
+        out: dict[str, tuple[AccountResult, datetime]] = {}
+        for account, at, since, smtp, imap, smtp_ms, imap_ms, facts in self._db.execute(
+            "SELECT account, checked_at, since, smtp, imap, smtp_ms, imap_ms, facts FROM latest"
+        ):
+            email = ids.get(account)
+            if email is None:
+                continue
+            parsed = json.loads(facts) if facts else None
+            result = AccountResult(
+                email,
+                remembered_result(Protocol.SMTP, outcomes.get(smtp), smtp_ms, parsed),
+                remembered_result(Protocol.IMAP, outcomes.get(imap), imap_ms, parsed),
+                _moment(at),
+            )
+            out[email] = (result, _moment(since))
         return out
 
     def history(
