@@ -18,6 +18,7 @@ from console.core.runner import (
     RunnerEvent,
     StageReached,
 )
+from console.ui.canary_view import CanaryView, state_with_canary
 from console.ui.history import HistoryMark
 
 
@@ -34,6 +35,8 @@ class Entry:
     """Protocols already finished in the run in flight (the other may still be running)."""
     history: HistoryMark | None = None
     """What the results store says: since when, remembered from before, flapping."""
+    canary: CanaryView | None = None
+    """The reply canary: its phase while it runs, its verdict after."""
 
     @property
     def email(self) -> str:
@@ -45,12 +48,14 @@ class Entry:
             return State.CHECKING
         if self.result is None:
             return State.UNCHECKED
-        return self.result.state
+        return state_with_canary(self.result.state, self.canary)
 
     @property
     def settled_state(self) -> State:
         """The last known outcome, ignoring a check in flight (for the counts)."""
-        return self.result.state if self.result is not None else State.UNCHECKED
+        if self.result is None:
+            return State.UNCHECKED
+        return state_with_canary(self.result.state, self.canary)
 
     def check_for(self, protocol: Protocol) -> CheckResult | None:
         """The newest result for one protocol: this run's if it finished, else the last run's."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.style import Style
 from rich.text import Text
 
 from console.core.model import CheckResult, Protocol, ServerSettings, Stage, State, Status
 from console.ui.board import Entry
+from console.ui.canary_view import short_text
 
 STATE_GLYPHS: Mapping[State, str] = {
     State.CONNECTED: "●",
@@ -150,6 +151,12 @@ def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
     text = Text()
     if flapping:
         text.append("↯ flapping", style="bold")
+    if entry.canary is not None and (failure is None or entry.canary.running):
+        if text:
+            text.append(" · ")
+        canary = short_text(entry.canary, datetime.now(UTC))
+        text.append(canary, style="bold" if entry.canary.running else palette.muted)
+        return text
     if failure is None:
         return text
     if flapping:

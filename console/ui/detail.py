@@ -25,6 +25,7 @@ from console.core.model import (
 )
 from console.ui import knowledge
 from console.ui.board import Entry
+from console.ui.canary_view import canary_section
 from console.ui.cells import STATE_GLYPHS, STATUS_GLYPHS, format_ms, relative_time
 
 _STATE_STYLE = {state: f"bold $state-{state.value}" for state in State}
@@ -286,6 +287,9 @@ def detail_content(
     header(page, entry, now)
     if history is not None:
         history(page)
+    if entry.canary is not None:
+        page.blank()
+        canary_section(page, entry.account, entry.canary, now)
     for protocol in (Protocol.SMTP, Protocol.IMAP):
         result = entry.check_for(protocol)
         if result is not None and _failed(result) and protocol not in entry.stages:

@@ -156,6 +156,15 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         tooltip="Close the form without saving",
     ),
     Binding(
+        "C",
+        "canary",
+        "Canary",
+        id="table.canary",
+        show=False,
+        tooltip="Send a reply canary (asks first): the current account, the selection, or every "
+        "account the filter shows; it checks that a reply arrives in the tracked mailbox and stays",
+    ),
+    Binding(
         "A",
         "audit_report",
         "Audit report",

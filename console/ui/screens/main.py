@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
+from console.core.canary import CanaryProgress
 from console.core.config import LoadedConfig
 from console.core.fleet.groups import count_groups, group_failures
 from console.core.model import Account, CheckResult, Protocol, Settings
@@ -29,6 +30,8 @@ from console.core.runner import AccountFinished, auto_recheck_allowed
 from console.core.secrets import SecretProvider
 from console.ui import detail
 from console.ui.board import Board, Entry
+from console.ui.canary_run import CanaryRunner, CanaryUpdate
+from console.ui.canary_view import CanaryView, targets_question
 from console.ui.cells import Palette, column_widths, leading_failure
 from console.ui.checks import FORM_GROUP, GROUP, CheckScheduler, RunnerFactory
 from console.ui.filtering import FilterError, Query, parse_query
@@ -37,6 +40,7 @@ from console.ui.history import ConsoleHistory
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.knowledge import cause_title
 from console.ui.messages import RunnerEventsPending
+from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.editing import FIND_GROUP, EditFlow, StoreSecret
 from console.ui.screens.groups import GroupsScreen
 from console.ui.sorting import SORT_KEYS, SortOrder
@@ -116,6 +120,14 @@ class MainScreen(Screen[None]):
             report=self._store_failed,
             clock=clock,
         )
+        self.canary = CanaryRunner(
+            self,
+            settings=loaded.settings if loaded else Settings(),
+            secrets=secrets,
+            allowed_hosts=allowed_hosts,
+            results=results,
+        )
+        self._canary_timer: Timer | None = None
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -140,6 +152,7 @@ class MainScreen(Screen[None]):
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self.history.load(self.board)  # last known states, shown at once with their age
         self.rebuild()
+        self.resume_canaries()
         self.table.focus()
         self.set_interval(TICK_SECONDS, self.tick)
         minutes = self.scheduler.settings.recheck_minutes
@@ -253,6 +266,7 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.history.close()
+        self.canary.close()
 
     def _theme_changed(self, _theme: object) -> None:
         self._palette = self.app.state_palette()  # type: ignore[attr-defined]
@@ -546,6 +560,74 @@ class MainScreen(Screen[None]):
     def action_start_demo(self) -> None:
         self.app.exit(result=START_DEMO)
 
+    # -- reply canary -------------------------------------------------------------------------
+
+    def canary_targets(self) -> list[Account]:
+        """The selection, else every account the filter shows, else the current account."""
+        if self.board.selected:
+            emails = [e for e in self.board.emails if e in self.board.selected]
+        elif not self.filter.empty:
+            emails = [e.email for e in self.board if self.filter.matches(e, self.title_for)]
+        else:
+            emails = [self.table.cursor_email] if self.table.cursor_email else []
+        return [self.board[e].account for e in emails if e in self.board]
+
+    def action_canary(self) -> None:
+        """Ask first (it sends real mail), naming how many messages go out."""
+        accounts = self.canary_targets()
+        if not accounts:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_canary(accounts)
+
+        self.app.push_screen(ConfirmScreen(targets_question(accounts), yes="Send"), answered)
+
+    def start_canary(self, accounts: list[Account]) -> None:
+        for account in accounts:
+            entry = self.board.get(account.email)
+            if entry is not None:
+                entry.canary = CanaryView()
+        self.canary.start(accounts)
+
+    def resume_canaries(self) -> None:
+        """Holds left by a previous session are finished (nothing new is sent)."""
+        pending = self.canary.pending(e.account for e in self.board)
+        if pending:
+            self.start_canary(pending)
+
+    @on(CanaryUpdate)
+    def _canary_update(self, message: CanaryUpdate) -> None:
+        event = message.event
+        if isinstance(event, CanaryProgress):
+            email, view = event.email, CanaryView(event.progress, event.hold_until)
+        else:
+            email, view = event.result.email, CanaryView(result=event.result)
+        entry = self.board.get(email)
+        if entry is None:
+            return
+        if entry.canary is not None and view.hold_until is None:
+            view.hold_until = entry.canary.hold_until
+        entry.canary = view
+        self.update_rows([email])
+        self.refresh_summary()
+        if self.table.cursor_email == email:
+            self.refresh_detail()
+        if self._canary_timer is None:
+            self._canary_timer = self.set_interval(1.0, self._canary_tick)
+
+    def _canary_tick(self) -> None:
+        """The hold countdown ("holding 12:40 left") moves once a second."""
+        holding = [e.email for e in self.board if e.canary is not None and e.canary.running]
+        if not holding and self._canary_timer is not None:
+            self._canary_timer.stop()
+            self._canary_timer = None
+        if holding:
+            self.update_rows(holding, columns=("cause",))
+            if self.table.cursor_email in holding:
+                self.refresh_detail()
+
     @property
     def checks_on_start(self) -> bool:
         """Accounts are checked when they appear (start-up, reload, the first-run copy)."""
@@ -573,6 +655,8 @@ class MainScreen(Screen[None]):
             return has_row and not editing and self.loaded is not None
         if action in ("retest", "toggle_select"):
             return has_row
+        if action == "canary":
+            return has_row and not editing and self.loaded is not None
         if action == "filter":
             return len(self.board) > 0
         if action in ("retest_all", "cycle_sort"):
