@@ -140,6 +140,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The console remembers its theme here, never in the user's real state folder."""
     folder = tmp_path / "state"
     monkeypatch.setenv("MAILCONSOLE_STATE_DIR", str(folder))
+    monkeypatch.setenv("MAILCONSOLE_KEYMAP", str(tmp_path / "no-keymap.toml"))  # nor its keys
     return folder
 
 

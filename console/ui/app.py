@@ -7,6 +7,7 @@ console against lab servers with in-memory secrets and never touch the real keyr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -22,6 +23,7 @@ from console.core.secrets import SecretProvider, fetch_secret, store_password
 from console.core.store import results_path
 from console.ui.cells import Palette
 from console.ui.checks import RunnerFactory
+from console.ui.keymap import binding_ids, default_keymap_path, load_keymap
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.prefs import Prefs, load_prefs, save_prefs
 from console.ui.screens.help import FILTER_HELP, HelpScreen, binding_rows
@@ -76,6 +78,7 @@ class MailConsoleApp(App[None]):
         theme_dirs: Iterable[Path] | None = None,
         state_dir: Path | None = None,
         allowed_hosts: frozenset[str] | None = None,
+        keymap_path: Path | None = None,
         results: Path | None = None,
     ) -> None:
         """
@@ -91,6 +94,7 @@ class MailConsoleApp(App[None]):
             state_dir: where the chosen theme is remembered (else $MAILCONSOLE_STATE_DIR or
                 the user state dir).
             allowed_hosts: the only hosts "find settings" may probe (the demo: loopback).
+            keymap_path: the user's keys (`[keymap]`); default `keymap.toml` in the config dir.
             results: the results store file; `results.sqlite3` in the state dir by default.
         """
         super().__init__()
@@ -102,6 +106,8 @@ class MailConsoleApp(App[None]):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._state_dir = state_dir
         self._allowed_hosts = allowed_hosts
+        self._keymap_path = keymap_path
+        self._keys: dict[str, str] = {}
         self._results = results if results is not None else results_path(folder=state_dir)
         self._prefs = load_prefs(state_dir)
         self._loaded = loaded
@@ -190,6 +196,12 @@ class MailConsoleApp(App[None]):
     def on_mount(self) -> None:
         for error in self.theme_errors:
             self.notify(error, title="Theme file skipped", severity="warning", markup=False)
+        keymap = load_keymap(self._keymap_path or default_keymap_path(), binding_ids())
+        self._keys = keymap.keys
+        if keymap.keys:
+            self.set_keymap(keymap.keys)
+        for problem in keymap.problems:
+            self.notify(problem, title="Keymap", severity="warning", markup=False, timeout=10)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -198,14 +210,19 @@ class MailConsoleApp(App[None]):
         def keys(key: str) -> str:
             return self.get_key_display(Binding(key, ""))
 
-        main = MAIN_BINDINGS
+        main = [replace(b, key=self._keys.get(b.id or "", b.key)) for b in MAIN_BINDINGS]
+        own = [
+            replace(b, key=self._keys.get(b.id or "", b.key))
+            for b in self.BINDINGS
+            if isinstance(b, Binding)
+        ]
         sections = [
             (
                 "Accounts table",
                 binding_rows([b for b in main if (b.id or "").startswith("table.")], keys),
             ),
             (
-                "Editing IMAP settings (in the detail pane)",
+                "Editing an account's IMAP and SMTP settings (in the detail pane)",
                 binding_rows([b for b in main if (b.id or "").startswith("editor.")], keys),
             ),
             (
@@ -215,7 +232,7 @@ class MailConsoleApp(App[None]):
             (
                 "Anywhere",
                 [
-                    *binding_rows(self.BINDINGS, keys),
+                    *binding_rows(own, keys),
                     ("ctrl+p", "Command palette (themes, keys, quit)"),
                 ],
             ),

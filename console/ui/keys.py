@@ -1,6 +1,6 @@
 """The main screen's keys, declared once: the footer, the help screen and the tests read these.
 
-Ids follow "<area>.<what>" so a future keymap file can rebind them (App.set_keymap).
+Ids follow "<area>.<what>": the user's keymap file rebinds them (keymap.py, App.set_keymap).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "edit",
         "Edit",
         id="table.edit",
-        tooltip="Edit the highlighted account's IMAP settings in the detail pane",
+        tooltip="Edit the highlighted account's IMAP and SMTP settings in the detail pane",
         priority=True,  # like "/": what is typed right after goes into the form
     ),
     Binding(
@@ -139,7 +139,7 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "test_form",
         "Test",
         id="editor.test",
-        tooltip="Test the values in the form with the full IMAP ladder, without saving",
+        tooltip="Test the values in the form (the full IMAP and SMTP ladders), without saving",
     ),
     Binding(
         "ctrl+s",
