@@ -222,7 +222,10 @@ def cmd_check(args: argparse.Namespace, session: Session) -> int:
         args, session, loaded.settings, accounts, results, started
     )
     if fmt == "json":
-        sys.stdout.write(report.to_json(accounts, results, started) + "\n")
+        from console import cli_canary
+
+        canaries = cli_canary.recorded_canaries(session, accounts)
+        sys.stdout.write(report.to_json(accounts, results, started, canaries) + "\n")
     elif fmt == "csv":
         sys.stdout.write(report.to_csv(accounts, results))
     elif args.changed and not accounts:

@@ -103,7 +103,7 @@ def cmd_canary(args: argparse.Namespace, session: Session) -> int:
             f"the canary sends a real message from each of the {len(accounts)} chosen "
             "account(s) to its reply mailbox (and deletes it afterwards); add --yes to send"
         )
-    path = results_path(demo=bool(args.demo))
+    path = results_path(demo=session.demo or bool(args.demo), folder=session.state_dir)
 
     def say(message: str) -> None:
         sys.stderr.write(f"mailconsole: {report.plain(message)}\n")
@@ -155,6 +155,28 @@ def cmd_canary(args: argparse.Namespace, session: Session) -> int:
     else:
         sys.stdout.write(to_table(accounts, results))
     return exit_code(results)
+
+
+def recorded_canaries(session: Session, accounts: Sequence[Account]) -> dict[str, dict[str, Any]]:
+    """The last recorded canary of each account (by lower-cased email), for `check`'s JSON.
+
+    Only an existing store is read (a check never creates one just to look)."""
+    path = results_path(demo=session.demo, folder=session.state_dir)
+    if not path.exists():
+        return {}
+    recorder = Recorder(path, report=lambda _message: None)
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for account in accounts:
+            for check in recorder.recent(account.email, limit=50):  # newest first
+                if check.canary is not None:
+                    canary = dict(check.canary)
+                    canary["recorded_at"] = check.checked_at.isoformat().replace("+00:00", "Z")
+                    found[account.email.lower()] = canary
+                    break
+    finally:
+        recorder.close()
+    return found
 
 
 def state_of(result: CanaryResult) -> State | None:

@@ -60,3 +60,18 @@ def test_the_demo_shows_every_outcome_and_records_it(
         known = store.last_known(["lou@initech.example"])
     assert known["lou@initech.example"].check.canary["cause"] == "reply_in_spam"
     assert known["lou@initech.example"].check.state.value == "conditional"
+
+
+def test_check_json_carries_the_recorded_canary(
+    capsys: pytest.CaptureFixture[str], state_dir: Path
+) -> None:
+    assert main(["canary", "--demo", "--account", "lou@initech.example", "--format", "json"]) == 1
+    capsys.readouterr()
+    main(["check", "--demo", "--tag", "canary", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    accounts = {a["email"]: a for a in doc["accounts"]}
+    lou = accounts["lou@initech.example"]
+    assert lou["canary"]["cause"] == "reply_in_spam" and lou["canary"]["recorded_at"]
+    assert lou["state"] == "conditional"  # it connects, but its replies land in spam
+    assert "canary" not in accounts["kim@initech.example"]  # never ran: no canary key
+    assert doc["summary"]["conditional"] >= 1

@@ -11,7 +11,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,9 +67,11 @@ def protocol_dict(result: CheckResult, provider: str | None) -> dict[str, Any]:
     return out
 
 
-def account_dict(account: Account, result: AccountResult) -> dict[str, Any]:
+def account_dict(
+    account: Account, result: AccountResult, canary: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     provider = account.provider or resolve_provider(account)
-    return {
+    out = {
         "email": account.email,
         "name": account.name,
         "tags": list(account.tags),
@@ -79,15 +81,32 @@ def account_dict(account: Account, result: AccountResult) -> dict[str, Any]:
         "smtp": protocol_dict(result.smtp, provider),
         "imap": protocol_dict(result.imap, provider),
     }
+    if canary is not None:  # the last recorded reply canary (DESIGN section 10)
+        out["canary"] = dict(canary)
+        if out["state"] == State.CONNECTED.value and canary.get("status") == "failed":
+            out["state"] = State.CONDITIONAL.value  # replies are not proven to be seen
+    return out
 
 
 def to_json(
-    accounts: Sequence[Account], results: Sequence[AccountResult], checked_at: datetime
+    accounts: Sequence[Account],
+    results: Sequence[AccountResult],
+    checked_at: datetime,
+    canaries: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
+    """`canaries`: the last recorded canary per email (lower-cased), added where there is one."""
+    canaries = canaries or {}
+    rows = [
+        account_dict(a, r, canaries.get(a.email.lower()))
+        for a, r in zip(accounts, results, strict=True)
+    ]
+    counts = summary(results)
+    if canaries:  # a failed canary moved some accounts from connected to conditional
+        counts = {state: sum(1 for row in rows if row["state"] == state) for state in counts}
     doc = {
         "checked_at": checked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "accounts": [account_dict(a, r) for a, r in zip(accounts, results, strict=True)],
-        "summary": summary(results),
+        "accounts": rows,
+        "summary": counts,
     }
     # json escapes C0 controls itself; C1 controls (e.g. U+009B CSI) are escaped here.
     text = json.dumps(doc, ensure_ascii=False, indent=2)
