@@ -66,6 +66,15 @@ class Page:
         for number, text in enumerate(lines or [Content("")]):
             self._parts.append(Content.assemble(lead if number == 0 else pad, text, "\n"))
 
+    def link(self, url: str) -> None:
+        """A URL whole on one line (copied from the terminal it must still work): after an
+        arrow when it fits, else alone from the first column."""
+        marker = Content.styled("  → ", _MUTED)
+        if marker.cell_length + len(url) <= self.width:
+            self._parts.append(Content.assemble(marker, url, "\n"))
+        else:
+            self._parts.append(Content.assemble(marker, "\n", url, "\n"))
+
     def content(self) -> Content:
         return Content.assemble(*self._parts)
 
@@ -139,12 +148,14 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
     name = result.protocol.value.upper()
     if result.cause is None:
         page.line((f"✕ {name} failed", _FAILED))
+        server_words(page, result)
     else:
         provider = knowledge.provider_for(account, result.protocol)
         advice = knowledge.explain(result.cause, result.protocol, provider)
         where = f" at {result.stage.value}" if result.stage else ""
         page.line((f"✕ {name}: {advice.title}", _FAILED))
         page.line((f"  cause {result.cause.value}{where}", _MUTED))
+        server_words(page, result)  # near the top: an [ALERT] often says what to do
         if advice.transient:
             page.line(("  Temporary: retrying later may help.", _MUTED))
         if advice.explanation:
@@ -158,13 +169,17 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
             for number, step in enumerate(advice.fix, 1):
                 page.item(f"  {number}. ", step)
         for link in advice.links:
-            page.item(("  → ", _MUTED), link)
+            page.link(link)
         if result.protocol is Protocol.IMAP and result.cause in FINDABLE:
             page.item(
                 ("  ⇒ ", "bold"),
                 ("Press f to find the IMAP port and security that answer", "bold"),
                 " (no password is sent; the result fills the edit form).",
             )
+
+
+def server_words(page: Page, result: CheckResult) -> None:
+    """The server's own reply, as sent (plain text, never markup)."""
     if result.message:
         page.line(("The server said, exactly:", "bold"))
         for text_line in result.message.splitlines() or [result.message]:
