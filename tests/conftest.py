@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ import trustme
 from keyring.compat import properties
 from servers import TlsFiles, under_ci, write_server_tls
 from servers_dovecot import DOVECOT, DovecotServer, start_dovecot
+from servers_postfix import POSTFIX, PostfixServer, start_postfix
 from servers_smtp import SmtpServers, start_smtpd
 
 from console.lab import Lab
@@ -70,6 +72,38 @@ def dovecot_binary() -> Path:
 def dovecot(dovecot_binary: Path, tls_files: TlsFiles) -> Iterator[DovecotServer]:
     """A private Dovecot on 127.0.0.1 (implicit TLS + STARTTLS ports), users from servers.py."""
     server = start_dovecot(tls_files)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postfix_binary() -> Path:
+    """/usr/sbin/postfix as root; skips where either is missing, except under CI (fails there)."""
+    reason = ""
+    if not POSTFIX.exists():
+        reason = f"{POSTFIX} is missing: install the Debian package postfix"
+    elif os.geteuid() != 0:
+        reason = "the Postfix test server runs as root"
+    if reason:
+        if under_ci():
+            pytest.fail(f"{reason} (CI must run the Postfix tests)")
+        pytest.skip(reason)
+    return POSTFIX
+
+
+@pytest.fixture(scope="session")
+def postfix(
+    postfix_binary: Path, tls_files: TlsFiles, tls_ca: trustme.CA, dovecot: DovecotServer
+) -> Iterator[PostfixServer]:
+    """A private Postfix on 127.0.0.1 (listeners in servers_postfix.py), SASL through `dovecot`.
+
+    Accepted mail is discarded; for another next hop (e.g. Dovecot LMTP) call
+    `start_postfix(tls_files, tls_ca, dovecot, next_hop="lmtp:inet:127.0.0.1:PORT")` in a fixture
+    of your own and `stop()` it.
+    """
+    server = start_postfix(tls_files, tls_ca, dovecot)
     try:
         yield server
     finally:

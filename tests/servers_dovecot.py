@@ -103,6 +103,12 @@ service imap-login {{
 service imap {{
   process_limit = 1024
 }}
+# Postfix's smtpd asks this socket (smtpd_sasl_type = dovecot): one user database for both.
+service auth {{
+  unix_listener auth-postfix {{
+    mode = 0666
+  }}
+}}
 """
 
 
@@ -127,6 +133,11 @@ class DovecotServer:
     @property
     def config_path(self) -> Path:
         return self.directory / "dovecot.conf"
+
+    @property
+    def auth_socket(self) -> Path:
+        """Dovecot's SASL auth socket for Postfix (servers_postfix.py)."""
+        return self.directory / "run" / "auth-postfix"
 
     def settings(self, user: str = ALICE.name, security: Security = Security.TLS) -> ServerSettings:
         """IMAP settings for `user` that trust this server's CA."""
