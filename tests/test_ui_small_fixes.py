@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual.widgets import Footer
 from ui_support import Acct, accounts_toml, highlight, main_screen, row, settle
 
 from console.core.diagnosis.advice import advise
@@ -84,3 +85,21 @@ def test_version_and_help() -> None:
     assert re.fullmatch(r"mailconsole \d+\.\d+\.\d+\S*\n", run("--version"))
     help_text = " ".join(run("--help").split())
     assert "Without a command, `mailconsole` starts the console (the terminal UI)" in help_text
+
+
+async def test_a_dialog_has_its_own_footer_over_the_tables(lab: Lab, tmp_path: Path) -> None:
+    path, _, _ = await lab_file(lab, tmp_path, ["a@acme.example"])
+    secrets = MemorySecrets({})
+    app = MailConsoleApp(
+        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in ("d", "a"):
+            await pilot.press(key)
+            await pilot.pause()
+            footer = app.screen.query_one(Footer)
+            assert footer.region.y == 23  # the bottom line, where the table's keys were
+            keys = {b.binding.description for b in app.active_bindings.values() if b.binding.show}
+            assert "Re-test" not in keys
+            await pilot.press("escape")
+            await pilot.pause()

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from console.core import providers
 from console.core.model import Protocol, Security, ServerSettings
@@ -169,6 +169,7 @@ class AddAccountScreen(ModalScreen[NewAccount | None]):
             with Horizontal(id="actions"):
                 yield Button("Add ^s", id="add", variant="primary", compact=True)
                 yield Button("Cancel esc", id="cancel", compact=True)
+        yield Footer()  # the dialog's keys, not the table's behind it
 
     def _row(self, key: str, label: str, widget: Input | Select[str]) -> ComposeResult:
         with Horizontal(classes="row"):

@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -55,6 +55,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button(self._no, id="no")
                 yield Button(self._yes, id="yes", variant="error")
+        yield Footer()  # the dialog's keys, not the table's behind it
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
