@@ -144,7 +144,19 @@ def _settings(table: object, report: _Reporter) -> Settings:
         history_days=whole("history_days", 1, defaults.history_days),
         flap_changes=whole("flap_changes", 2, defaults.flap_changes),
         flap_window_hours=whole("flap_window_hours", 1, defaults.flap_window_hours),
+        check_deadline=_check_deadline(table, report),
     )
+
+
+def _check_deadline(table: dict[str, Any], report: _Reporter) -> float | None:
+    """The overall deadline of one check in seconds (absent: 4 x timeout)."""
+    value = table.get("check_deadline")
+    if value is None:
+        return None
+    if _is_number(value) and math.isfinite(value) and value > 0:
+        return float(value)
+    report("settings.check_deadline", f"must be a number of seconds > 0, not {_show(value)}")
+    return None
 
 
 def _hold_minutes(table: dict[str, Any], key: str, default: float, report: _Reporter) -> float:

@@ -245,6 +245,8 @@ class Settings:
     flap_changes: int = 4
     flap_window_hours: int = 24
     """An account whose state changed `flap_changes` times in this many hours is flapping."""
+    check_deadline: float | None = None
+    """Seconds one whole check (one connection) may take; None: 4 x `timeout`."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ for a whole fleet at once delayed the first connection by seconds (benchmarks/RE
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +31,15 @@ from console.core.model import (
     Step,
 )
 from console.core.probe import probe_imap, probe_smtp
+from console.core.probe.steps import REDACTED, secret_forms
 from console.core.providers import resolve_provider
 from console.core.secrets import SecretError, SecretProvider, fetch_secret
+
+log = logging.getLogger(__name__)
+
+DEADLINE_STAGES = 4
+"""Without `check_deadline`, one whole check may take this many per-stage timeouts."""
+CRASH_MESSAGE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -145,15 +154,29 @@ class Runner:
         return result
 
     async def check_protocol(self, account: Account, protocol: Protocol) -> CheckResult:
+        """Never raises (except cancellation): an unexpected error becomes this check's result."""
         self._emit(CheckStarted(account.email, protocol))
-        result = await self._check(account, protocol)
+        attempt = _Attempt()
+        try:
+            result = await self._check(account, protocol, attempt)
+        except Exception as exc:  # one account's surprise must not sink the run (issue 11)
+            result = _crashed(account, protocol, exc, attempt)
         self._emit(CheckFinished(account.email, protocol, result))
         return result
 
-    async def _check(self, account: Account, protocol: Protocol) -> CheckResult:
+    @property
+    def check_deadline(self) -> float:
+        """Seconds one check (one connection) may take in all: `check_deadline` in [settings]."""
+        configured = self.settings.check_deadline
+        if configured is not None:
+            return configured
+        return DEADLINE_STAGES * self.settings.timeout
+
+    async def _check(self, account: Account, protocol: Protocol, attempt: _Attempt) -> CheckResult:
         email = account.email
 
         def on_stage(stage: Stage) -> None:
+            attempt.stage = stage
             self._emit(StageReached(email, protocol, stage))
 
         on_stage(Stage.CONFIG)
@@ -191,19 +214,34 @@ class Runner:
                 return _failed_early(
                     protocol, Stage.SECRET, Cause.SECRET_UNAVAILABLE, message, (config_step, step)
                 )
+        attempt.secret = secret
         secret_step = Step(Stage.SECRET, True, _ms_since(started), _secret_source(settings))
 
         provider = account.provider or resolve_provider(account)
         async with self._host_slot(settings.host), self._slots:
             probe = probe_smtp if protocol is Protocol.SMTP else probe_imap
-            result = await probe(
-                settings,
-                secret,
-                timeout=self.settings.timeout,
-                provider=provider,
-                on_stage=on_stage,
-                local_addr=self._local_addr,
-            )
+            deadline = self.check_deadline
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(deadline):
+                    result = await probe(
+                        settings,
+                        secret,
+                        timeout=self.settings.timeout,
+                        provider=provider,
+                        on_stage=on_stage,
+                        local_addr=self._local_addr,
+                    )
+            except TimeoutError:
+                stage = attempt.stage or Stage.CONNECT
+                message = (
+                    f"the check did not finish within its overall deadline of {deadline:g} s "
+                    f"(check_deadline in [settings]); it was at the {stage.value} stage: the "
+                    "server answers, but too slowly"
+                )
+                step = Step(stage, False, _ms_since(started), message)
+                result_steps = (config_step, secret_step, step)
+                return _failed_early(protocol, stage, Cause.TIMEOUT, message, result_steps)
         steps = (config_step, secret_step, *result.steps)
         return CheckResult(
             protocol=result.protocol,
@@ -217,6 +255,43 @@ class Runner:
             warnings=result.warnings,
             transcript=result.transcript,
         )
+
+
+@dataclass
+class _Attempt:
+    """What one check got to, for a result when it ends unexpectedly."""
+
+    stage: Stage | None = None
+    secret: str | None = None
+
+
+def _crashed(
+    account: Account, protocol: Protocol, exc: Exception, attempt: _Attempt
+) -> CheckResult:
+    """An unexpected exception as this protocol's `unknown` result; logged without the secret."""
+    text = str(exc)
+    if attempt.secret:
+        for form in sorted(secret_forms(attempt.secret), key=len, reverse=True):
+            text = text.replace(form, REDACTED)
+    text = text.replace("\r", " ").replace("\n", " ")[:CRASH_MESSAGE_LIMIT]
+    name = type(exc).__name__
+    message = (
+        f"unexpected error in mailconsole ({name}: {text})"
+        if text
+        else (f"unexpected error in mailconsole ({name})")
+    )
+    frames = "".join(traceback.format_tb(exc.__traceback__))  # code lines only, no values
+    log.error("%s check of %s: %s\n%s", protocol.value, account.email, message, frames)
+    stage = attempt.stage or Stage.CONFIG
+    step = Step(stage, False, 0, message)
+    return CheckResult(
+        protocol=protocol,
+        status=Status.FAILED,
+        cause=Cause.UNKNOWN,
+        stage=stage,
+        message=message,
+        steps=(step,),
+    )
 
 
 def _ms_since(started: float) -> int:
