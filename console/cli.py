@@ -28,6 +28,7 @@ from console.core.providers.discovery import (
 )
 from console.core.providers.names import email_domain
 from console.core.runner import AccountFinished, Runner, RunnerEvent
+from console.core.safe_text import visible
 from console.core.secrets import SecretProvider, delete_password, fetch_secret, store_password
 from console.core.store import results_path
 
@@ -200,8 +201,8 @@ def cmd_check(args: argparse.Namespace, session: Session) -> int:
     loaded = _load(session.config_path)
     for issue in loaded.issues:
         sys.stderr.write(
-            f"{report.plain(str(loaded.path), keep_newlines=False)}: "
-            f"{report.plain(str(issue), keep_newlines=False)}\n"
+            f"{visible(str(loaded.path), keep_newlines=False)}: "
+            f"{visible(str(issue), keep_newlines=False)}\n"
         )
     accounts = select_accounts(loaded.accounts, args.tag, args.account)
     settings = loaded.settings
@@ -261,14 +262,14 @@ def _discover_table(result: Discovery, account: Account | None) -> str:
         )
         for c in result.ranked(protocol):
             mark = "*" if c is best else " "
-            text = report.plain(c.message or c.greeting or "", keep_newlines=False)[:70]
+            text = visible(c.message or c.greeting or "", keep_newlines=False)[:70]
             lines.append(
-                f"  {mark} {report.plain(c.address):<30} {c.security.value:<9} "
+                f"  {mark} {visible(c.address):<30} {c.security.value:<9} "
                 f"{'ok' if c.ok else str(c.cause):<21} {c.tls_version or '-':<8} "
                 f"{c.login or '-':<12} {c.elapsed_ms}  {text}".rstrip()
             )
         current = account.settings_for(protocol) if account else None
-        lines += [report.plain(fix_summary(protocol, result, current)), ""]
+        lines += [visible(fix_summary(protocol, result, current)), ""]
     if result.not_contacted:
         lines.append("not contacted (outside this session): " + ", ".join(result.not_contacted))
     return "\n".join(lines).rstrip() + "\n"
@@ -388,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cmd_tui(session)
         return 0
     except UsageError as exc:
-        sys.stderr.write(f"mailconsole: {report.plain(str(exc))}\n")
+        sys.stderr.write(f"mailconsole: {visible(str(exc))}\n")
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import csv
 import io
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from console.core.canary.holds import HoldStore
 from console.core.diagnosis import advise
 from console.core.model import Account, Protocol, State, Status
 from console.core.providers import resolve_provider
+from console.core.safe_text import json_dumps_safe, visible
 from console.core.store import Recorder, StoreError, results_path
 from console.core.store.holds import StoredHolds
 
@@ -106,7 +106,7 @@ def cmd_canary(args: argparse.Namespace, session: Session) -> int:
     path = results_path(demo=session.demo or bool(args.demo), folder=session.state_dir)
 
     def say(message: str) -> None:
-        sys.stderr.write(f"mailconsole: {report.plain(message)}\n")
+        sys.stderr.write(f"mailconsole: {visible(message)}\n")
 
     recorder = Recorder(path, report=say)
     holds: HoldStore
@@ -237,8 +237,7 @@ def to_json(accounts: Sequence[Account], results: Sequence[CanaryResult], starte
         "accounts": rows,
         "summary": counts,
     }
-    text = json.dumps(doc, ensure_ascii=False, indent=2)
-    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return json_dumps_safe(doc, indent=2)
 
 
 CSV_FIELDS = (
@@ -284,7 +283,7 @@ def to_csv(accounts: Sequence[Account], results: Sequence[CanaryResult]) -> str:
 
 def _csv_cell(value: str) -> str:
     """No formula injection, no control characters (a spreadsheet opens this file)."""
-    value = report.plain(value, keep_newlines=False)
+    value = visible(value, keep_newlines=False)
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
@@ -298,16 +297,15 @@ def to_table(accounts: Sequence[Account], results: Sequence[CanaryResult]) -> st
         latency = f"{result.latency_ms} ms" if result.latency_ms is not None else "-"
         status = result.status.value + (f" ({result.cause.value})" if result.cause else "")
         rows.append((account.email, status, result.folder or "-", latency, why))
-    widths = [max(len(report.plain(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
+    widths = [max(len(visible(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
     lines = []
     for row in rows:
         cells = [
-            report.plain(c, keep_newlines=False).ljust(w)
-            for c, w in zip(row[:4], widths, strict=True)
+            visible(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)
         ]
-        lines.append("  ".join([*cells, report.plain(row[4], keep_newlines=False)]).rstrip())
+        lines.append("  ".join([*cells, visible(row[4], keep_newlines=False)]).rstrip())
         if row is not rows[0]:
             result = results[rows.index(row) - 1]
             for warning in result.warnings:
-                lines.append("    warning: " + report.plain(warning, keep_newlines=False))
+                lines.append("    warning: " + visible(warning, keep_newlines=False))
     return "\n".join(lines) + "\n"

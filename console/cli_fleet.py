@@ -35,9 +35,9 @@ from console.core.fleet import (
     to_json,
     to_table,
 )
-from console.core.fleet.output import visible
 from console.core.model import State
 from console.core.runner import AccountFinished, RunnerEvent
+from console.core.safe_text import visible
 
 if TYPE_CHECKING:
     from console.cli import Session

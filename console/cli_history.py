@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -18,8 +17,8 @@ from typing import Any
 from console.cli import Session, UsageError, _add_common_options, _load, select_accounts
 from console.core.audit import Audit, audit_states, build_audit, to_csv, to_html, to_markdown
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
-from console.core.fleet.output import csv_cell, visible  # console.core.safe_text once it lands
 from console.core.model import Account, AccountResult, Settings, State
+from console.core.safe_text import csv_cell, json_dumps_safe, visible
 from console.core.store import (
     FlapPolicy,
     LastKnown,
@@ -269,8 +268,7 @@ def history_table(checks: Sequence[StoredCheck]) -> str:
 
 def json_text(doc: object) -> str:
     """JSON with C1 controls escaped too (json escapes only C0), as `check` writes it."""
-    text = json.dumps(doc, ensure_ascii=False, indent=2)
-    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return json_dumps_safe(doc, indent=2)
 
 
 # -- report ------------------------------------------------------------------------------------

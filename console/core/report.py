@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,14 +16,7 @@ from typing import Any
 from console.core.diagnosis import advise
 from console.core.model import Account, AccountResult, CheckResult, State, Status
 from console.core.providers import resolve_provider
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def plain(text: str, *, keep_newlines: bool = True) -> str:
-    """Escape control characters (ESC, CSI, BEL, ...) as `\\xNN`; newlines kept or flattened."""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return out if keep_newlines else out.replace("\r", "").replace("\n", " ").replace("\t", " ")
+from console.core.safe_text import csv_cell, json_dumps_safe, one_line, visible
 
 
 def exit_code(results: Sequence[AccountResult]) -> int:
@@ -108,9 +99,7 @@ def to_json(
         "accounts": rows,
         "summary": counts,
     }
-    # json escapes C0 controls itself; C1 controls (e.g. U+009B CSI) are escaped here.
-    text = json.dumps(doc, ensure_ascii=False, indent=2)
-    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return json_dumps_safe(doc, indent=2)
 
 
 CSV_FIELDS = (
@@ -136,7 +125,7 @@ CSV_FIELDS = (
 def to_csv(accounts: Sequence[Account], results: Sequence[AccountResult]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow([csv_cell(f) for f in CSV_FIELDS])
     for account, result in zip(accounts, results, strict=True):
         row: list[Any] = [
             account.email,
@@ -151,10 +140,10 @@ def to_csv(accounts: Sequence[Account], results: Sequence[AccountResult]) -> str
                 r.status.value,
                 r.cause.value if r.cause else "",
                 r.stage.value if r.stage else "",
-                plain(r.message or "", keep_newlines=False),
+                one_line(r.message or ""),
                 r.elapsed_ms,
             ]
-        writer.writerow(row)
+        writer.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
 
 
@@ -181,13 +170,13 @@ def to_table(accounts: Sequence[Account], results: Sequence[AccountResult]) -> s
         rows.append(
             (result.state.value, account.email, _cell(result.smtp), _cell(result.imap), why)
         )
-    widths = [max(len(plain(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
+    widths = [max(len(visible(r[i], keep_newlines=False)) for r in rows) for i in range(4)]
     lines = []
     for row in rows:
         cells = [
-            plain(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)
+            visible(c, keep_newlines=False).ljust(w) for c, w in zip(row[:4], widths, strict=True)
         ]
-        lines.append("  ".join([*cells, plain(row[4], keep_newlines=False)]).rstrip())
+        lines.append("  ".join([*cells, visible(row[4], keep_newlines=False)]).rstrip())
     counts = summary(results)
     lines.append("")
     lines.append(", ".join(f"{n} {state}" for state, n in counts.items()))

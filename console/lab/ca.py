@@ -22,6 +22,10 @@ LAB_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1")
 """The identities of a good lab certificate: clients connect to one of these."""
 
 
+HOSTILE_SUBJECT = "Evil \x1b]52;c;Y2VydA==\x1b\\ Org \x1b]0;cert-title\x1b\\ \x9b2J"
+"""The subject of a `HOSTILE_SUBJECT` certificate: OSC 52, OSC 0 and a C1 CSI."""
+
+
 class CertKind(StrEnum):
     """Which certificate a lab server presents, and the verify code a verifying client gets."""
 
@@ -31,6 +35,7 @@ class CertKind(StrEnum):
     NOT_YET_VALID = "not_yet_valid"  # not_before in the future: 9
     UNKNOWN_CA = "unknown_ca"  # signed by a CA nobody trusts: 20
     SELF_SIGNED = "self_signed"  # a self-signed certificate: 18
+    HOSTILE_SUBJECT = "hostile_subject"  # verifies, but its subject carries terminal escapes
 
 
 VERIFY_CODES: dict[CertKind, tuple[int, ...]] = {
@@ -144,6 +149,10 @@ class LabCA:
         elif kind is CertKind.NOT_YET_VALID:
             leaf = self._ca.issue_cert(
                 *LAB_HOSTS, not_before=now + timedelta(days=1), not_after=now + timedelta(days=60)
+            )
+        elif kind is CertKind.HOSTILE_SUBJECT:
+            leaf = self._ca.issue_cert(
+                *LAB_HOSTS, organization_name=HOSTILE_SUBJECT, common_name=HOSTILE_SUBJECT
             )
         else:  # UNKNOWN_CA
             leaf = trustme.CA(organization_name="mailconsole lab stranger").issue_cert(*LAB_HOSTS)

@@ -6,7 +6,7 @@ console against lab servers with in-memory secrets and never touch the real keyr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.filter import LineFilter
 from textual.screen import Screen
 
 from console.core.config import ConfigError, LoadedConfig, load_config
@@ -23,6 +24,7 @@ from console.core.secrets import SecretProvider, fetch_secret, store_password
 from console.core.store import results_path
 from console.ui.cells import Palette
 from console.ui.checks import RunnerFactory
+from console.ui.control_filter import ControlFilter
 from console.ui.keymap import binding_ids, default_keymap_path, load_keymap
 from console.ui.keys import MAIN_BINDINGS
 from console.ui.prefs import Prefs, load_prefs, save_prefs
@@ -128,6 +130,12 @@ class MailConsoleApp(App[None]):
             self.theme = DEFAULT_THEME
 
     # -- themes -------------------------------------------------------------------------------
+
+    _control_filter = ControlFilter()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then `ControlFilter` (no control byte from outside is written)."""
+        return [*super().get_line_filters(), self._control_filter]
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """State colours for themes that do not name them (Textual's own), from their palette."""

@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 
 from console.core.model import CheckResult, Protocol, ServerSettings, Stage, State, Status
+from console.core.safe_text import one_line
 from console.ui.board import Entry
 from console.ui.canary_view import short_text
 
@@ -100,12 +101,12 @@ def entry_state_cell(entry: Entry, palette: Palette) -> Text:
 
 def _fit_address(settings: ServerSettings, room: int) -> str:
     """host:port within `room` characters; the port is kept, the host loses its start."""
-    address = settings.address
+    address = one_line(settings.address)
     if len(address) <= room:
         return address
     port = f":{settings.port}"
     keep = max(1, room - len(port) - 1)
-    return "…" + settings.host[-keep:] + port
+    return "…" + one_line(settings.host)[-keep:] + port
 
 
 def protocol_cell(entry: Entry, protocol: Protocol, palette: Palette, width: int) -> Text:
@@ -170,11 +171,11 @@ def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
 
 def who_cell(entry: Entry, palette: Palette) -> Text:
     account = entry.account
-    text = Text(account.name or "")
+    text = Text(one_line(account.name or ""))
     for tag in account.tags:
         if text:
             text.append(" ")
-        text.append(f"#{tag}", style=palette.muted)
+        text.append(f"#{one_line(tag)}", style=palette.muted)
     return text
 
 
@@ -281,7 +282,7 @@ def row_cells(
     makers: dict[str, Callable[[], Text]] = {
         "mark": lambda: Text("✓" if selected else " ", style="bold"),
         "state": lambda: entry_state_cell(entry, palette),
-        "account": lambda: Text(entry.email, style="bold" if selected else ""),
+        "account": lambda: Text(one_line(entry.email), style="bold" if selected else ""),
         "smtp": lambda: protocol_cell(entry, Protocol.SMTP, palette, widths["smtp"]),
         "imap": lambda: protocol_cell(entry, Protocol.IMAP, palette, widths["imap"]),
         "cause": lambda: cause_cell(entry, title_of, palette),

@@ -23,6 +23,7 @@ from console.core.model import (
     State,
     Status,
 )
+from console.core.safe_text import one_line, visible
 from console.ui import knowledge
 from console.ui.board import Entry
 from console.ui.canary_view import canary_section
@@ -52,16 +53,16 @@ class Page:
         self._parts: list[Content] = []
 
     def line(self, *parts: Part) -> None:
-        self._parts.append(Content.assemble(*parts, "\n"))
+        self._parts.append(Content.assemble(*_safe(parts), "\n"))
 
     def blank(self) -> None:
         self._parts.append(Content("\n"))
 
     def item(self, marker: Part, *body: Part) -> None:
         """`marker` then `body`; continuation lines start under the body, not under the marker."""
-        lead = Content.assemble(marker)
+        lead = Content.assemble(*_safe((marker,)))
         indent = lead.cell_length
-        lines = Content.assemble(*body).wrap(max(8, self.width - indent))
+        lines = Content.assemble(*_safe(body)).wrap(max(8, self.width - indent))
         pad = Content(" " * indent)
         for number, text in enumerate(lines or [Content("")]):
             self._parts.append(Content.assemble(lead if number == 0 else pad, text, "\n"))
@@ -70,6 +71,7 @@ class Page:
         """A URL whole on one line (copied from the terminal it must still work): after an
         arrow when it fits, else alone from the first column."""
         marker = Content.styled("  → ", _MUTED)
+        url = one_line(url)
         if marker.cell_length + len(url) <= self.width:
             self._parts.append(Content.assemble(marker, url, "\n"))
         else:
@@ -79,8 +81,22 @@ class Page:
         return Content.assemble(*self._parts)
 
 
+def _safe(parts: tuple[Part, ...]) -> list[Part]:
+    """Every string part through `visible()`: the pane's text comes from servers and the account
+    file as much as from us. `Content` parts are built by our own code and pass as they are."""
+    out: list[Part] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(visible(part))
+        elif isinstance(part, tuple):
+            out.append((visible(part[0]), part[1]))
+        else:
+            out.append(part)
+    return out
+
+
 def _one_line(text: str, room: int) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(one_line(text).split())
     if room <= 1:
         return ""
     return flat if len(flat) <= room else flat[: room - 1] + "…"

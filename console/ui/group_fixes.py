@@ -29,8 +29,8 @@ from console.core.fleet.group_fix import (
     preset_fix,
 )
 from console.core.fleet.groups import Group
-from console.core.fleet.output import visible
 from console.core.model import Account, ServerSettings
+from console.core.safe_text import visible
 from console.core.secrets import SecretError, SecretProvider
 
 if TYPE_CHECKING:

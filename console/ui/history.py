@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from console.core.audit import build_audit, to_html
-from console.core.fleet.output import visible  # console.core.safe_text once it lands
 from console.core.model import Account, AccountResult, Settings, State
+from console.core.safe_text import visible
 from console.core.store import FlapPolicy, Recorder, StoredCheck, key
 
 if TYPE_CHECKING:

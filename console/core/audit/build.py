@@ -16,11 +16,11 @@ from typing import Any
 
 from console.core.diagnosis import advise
 from console.core.diagnosis.advice import provider_name
-from console.core.fleet.output import visible  # console.core.safe_text once it lands
 from console.core.model import Account, Cause, Protocol, State, Status
 from console.core.probe.imap import QUOTA_WARNING_PERCENT
 from console.core.probe.tls import CERT_WARNING_DAYS
 from console.core.providers import resolve_provider
+from console.core.safe_text import visible
 from console.core.store import LastKnown, Outcome, key
 
 UNTAGGED = "(no tag)"

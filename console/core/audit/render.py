@@ -16,8 +16,8 @@ from pathlib import Path
 import jinja2
 
 from console.core.audit.build import STATE_GLYPHS, Audit, as_rows
-from console.core.fleet.output import csv_cell  # console.core.safe_text once it lands
 from console.core.model import State
+from console.core.safe_text import csv_cell
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

@@ -6,45 +6,15 @@ password cells are left empty, and no message quotes a cell.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
-import json
-import re
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from console.core.model import Account, Protocol, ServerSettings
-from console.core.report import plain
+from console.core.safe_text import csv_cell, json_dumps_safe, visible
 
 from .mapping import SECRET_FIELDS, layout
 from .plan import Action, ImportPlan, PlanRow, fix_text
-
-
-@cache
-def _safe_text() -> Any:
-    try:
-        return importlib.import_module("console.core.safe_text")
-    except ImportError:  # the shared sanitiser is not in this tree yet
-        return None
-
-
-def visible(text: str, *, keep_newlines: bool = True) -> str:
-    """Text from outside, safe for a terminal (console.core.safe_text.visible)."""
-    module = _safe_text()
-    if module is not None:
-        return str(module.visible(text, keep_newlines=keep_newlines))
-    return plain(text, keep_newlines=keep_newlines)
-
-
-def csv_cell(value: object) -> str:
-    """A cell safe for a spreadsheet (console.core.safe_text.csv_cell: no formula, no controls)."""
-    module = _safe_text()
-    if module is not None:
-        return str(module.csv_cell(value))
-    text = plain("" if value is None else str(value), keep_newlines=True)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
 
 # ---------------------------------------------------------------------------------------------
 # JSON and table
@@ -82,8 +52,7 @@ def to_json(plan: ImportPlan) -> str:
         "rows": [row_dict(r) for r in plan.rows],
         "summary": plan.counts(),
     }
-    text = json.dumps(doc, ensure_ascii=False, indent=2)
-    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return json_dumps_safe(doc, indent=2)
 
 
 def _clip(text: str, width: int) -> str:

@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 
 from console.core.diagnosis import advise
 from console.core.fleet.groups import Group
-from console.core.fleet.output import visible
+from console.core.safe_text import visible
 from console.ui.group_fixes import GroupFixer
 
 

@@ -36,9 +36,9 @@ from console.core.fleet import (
     save,
 )
 from console.core.fleet.mapping import custom, parse_lines
-from console.core.fleet.output import visible
 from console.core.model import ServerSettings, Settings
 from console.core.runner import Runner
+from console.core.safe_text import visible
 from console.core.secrets import SecretError, SecretProvider, delete_password, store_password
 from console.ui.screens.confirm import ConfirmScreen
 
