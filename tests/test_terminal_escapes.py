@@ -151,9 +151,7 @@ async def test_console_writes_no_escape_from_servers_or_the_file(tmp_path: Path)
                 ),
                 ImapScenario(users=USERS, auth_reply=f"NO [ALERT] {PAYLOAD}"),
                 ImapScenario(users=USERS, auth_reply=f"* BYE {PAYLOAD}"),
-                ImapScenario(
-                    users=USERS, cert=CertKind.HOSTILE_SUBJECT, examine_reply="NO nope"
-                ),
+                ImapScenario(users=USERS, cert=CertKind.HOSTILE_SUBJECT, examine_reply="NO nope"),
                 SmtpScenario(users=USERS),
             ]
         )
