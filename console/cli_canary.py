@@ -33,7 +33,7 @@ from console.core.canary.holds import HoldStore
 from console.core.diagnosis import advise
 from console.core.model import Account, Protocol, State, Status
 from console.core.providers import resolve_provider
-from console.core.safe_text import json_dumps_safe, visible
+from console.core.safe_text import csv_cell, json_dumps_safe, one_line, visible
 from console.core.store import Recorder, StoreError, results_path
 from console.core.store.holds import StoredHolds
 
@@ -260,7 +260,7 @@ CSV_FIELDS = (
 def to_csv(accounts: Sequence[Account], results: Sequence[CanaryResult]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow([csv_cell(f) for f in CSV_FIELDS])
     for result in results:
         auth = result.auth_results
         row = [
@@ -277,14 +277,8 @@ def to_csv(accounts: Sequence[Account], results: Sequence[CanaryResult]) -> str:
             ),
             result.message or "",
         ]
-        writer.writerow([_csv_cell(str(v)) for v in row])
+        writer.writerow([csv_cell(one_line(str(v))) for v in row])
     return buf.getvalue()
-
-
-def _csv_cell(value: str) -> str:
-    """No formula injection, no control characters (a spreadsheet opens this file)."""
-    value = visible(value, keep_newlines=False)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def to_table(accounts: Sequence[Account], results: Sequence[CanaryResult]) -> str:

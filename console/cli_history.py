@@ -220,7 +220,7 @@ HISTORY_CSV_FIELDS = (
 def history_csv(checks: Sequence[StoredCheck]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(HISTORY_CSV_FIELDS)
+    writer.writerow([csv_cell(f) for f in HISTORY_CSV_FIELDS])
     for c in checks:
         d = c.to_dict()
         row: list[object] = [d["email"], d["checked_at"], d["state"], str(c.changed).lower()]

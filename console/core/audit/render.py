@@ -76,7 +76,7 @@ def to_csv(audit: Audit) -> str:
     fields = list(rows[0]) if rows else ["client", "email", "state"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(fields)
+    writer.writerow([csv_cell(f) for f in fields])
     for row in rows:
         writer.writerow([csv_cell(str(row[f])) for f in fields])
     return buf.getvalue()
