@@ -86,9 +86,12 @@ async def test_a_port_that_requires_starttls_refuses_plaintext_auth(smtpd: SmtpS
     assert result.cause is Cause.PLAINTEXT_DISABLED
     assert result.stage is Stage.AUTH
     assert result.message == "530 Must issue a STARTTLS command first"
-    # the mechanism was asked for, the password never followed (no 334 came back)
+    # the mechanism was asked for, the password never followed (no 334 came back); then
+    # STARTTLS and a second EHLO looked for AUTH under TLS (no credential either)
     client = [line for line in result.transcript if line.startswith("C: ")]
-    assert client[-1] == "C: AUTH PLAIN"
+    assert client[-3:-1] == ["C: AUTH PLAIN", "C: STARTTLS"]
+    assert client[-1].startswith("C: EHLO")
+    assert result.facts["auth_after_starttls"] is True
 
 
 async def test_starttls_not_offered_fails_before_any_credential(smtpd: SmtpServers) -> None:

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from aiosmtplib.auth import auth_crammd5_verify, auth_login_encode
-from aiosmtplib.errors import SMTPResponseException
+from aiosmtplib.errors import SMTPException, SMTPResponseException
 from aiosmtplib.esmtp import parse_esmtp_extensions
 from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.response import SMTPResponse
@@ -60,6 +60,7 @@ class _SmtpSession(SocketSession):
         super().__init__(_ProbeProtocol(asyncio.get_running_loop()))
         self.ladder = ladder
         self.mechanisms: list[str] = []  # AUTH mechanisms offered by the last EHLO
+        self.helo = ""  # the EHLO argument, for a second EHLO after STARTTLS
 
     async def greeting(self) -> SMTPResponse:
         transport = self.protocol.transport
@@ -162,6 +163,7 @@ async def _ladder(
 
     here = str(sock.getsockname()[0])
     helo = f"[IPv6:{here}]" if sock.family == socket.AF_INET6 else f"[{here}]"
+    session.helo = helo
     async with ladder.stage(S.EHLO) as note:
         note.detail = await _ehlo(ladder, session, helo)
 
@@ -227,12 +229,52 @@ async def _authenticate(ladder: Ladder, session: _SmtpSession, secret: str) -> N
                     break
         note.detail = render(reply)
         if reply.code != 235:
+            if _auth_unoffered_before_tls(ladder, session, reply):
+                await _look_after_starttls(ladder, session)
             raise _refused(reply)
     if session.tls_transport is None:
         ladder.warn(
             "The server accepted the password over an unencrypted connection "
             '(security = "none"): anyone on the network path can read it. Use TLS.'
         )
+
+
+AUTH_AFTER_STARTTLS = "AUTH-AFTER-STARTTLS"
+NO_AUTH_AFTER_STARTTLS = "NO-AUTH-AFTER-STARTTLS"
+"""Evidence names for the rules (rules.toml): what a second EHLO after STARTTLS offered."""
+
+
+def _auth_unoffered_before_tls(ladder: Ladder, session: _SmtpSession, reply: SMTPResponse) -> bool:
+    """AUTH refused on a plain connection whose EHLO offered no AUTH but offered STARTTLS."""
+    return (
+        reply.code in (502, 503, 504, 530, 538)
+        and session.tls_transport is None
+        and "AUTH" not in ladder.capability_names
+        and "STARTTLS" in ladder.capability_names
+    )
+
+
+async def _look_after_starttls(ladder: Ladder, session: _SmtpSession) -> None:
+    """STARTTLS and a second EHLO (no credential) to learn whether AUTH is offered under TLS.
+
+    If it is, the port wants TLS first (plaintext_disabled); if not, this port offers no login at
+    all (basic_auth_disabled: another port, or ask the host). Any failure leaves the evidence as is.
+    """
+    before = set(ladder.capability_names)
+    settings = ladder.settings
+    try:
+        await session.starttls(client_context(settings.tls_ca_file), settings.host)
+        await _ehlo(ladder, session, session.helo)
+    except (OSError, ssl.SSLError, SMTPException, StageFailure) as exc:
+        ladder.transcript.note(f"could not look for AUTH after STARTTLS: {exc}")
+        ladder.capability_names = before
+        return
+    offered = "AUTH" in ladder.capability_names
+    ladder.facts["auth_after_starttls"] = offered
+    ladder.transcript.note(
+        "after STARTTLS the server offers AUTH" if offered else "no AUTH even after STARTTLS"
+    )
+    ladder.capability_names = before | {AUTH_AFTER_STARTTLS if offered else NO_AUTH_AFTER_STARTTLS}
 
 
 async def _password(
