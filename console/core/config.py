@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat as _stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,13 +109,23 @@ class LoadedConfig:
         return next((a for a in self.accounts if a.email.casefold() == key), None)
 
 
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+"""The largest account file read (64 MiB: about 150,000 accounts); a larger one is refused."""
+
+MAX_NESTING = 64
+"""Where a file nested so deeply that tomllib ran out of recursion is reported: the first place
+nesting passes this depth (no real account file comes near it)."""
+
+
 def load_config(path: Path | str) -> LoadedConfig:
-    """Read, parse and validate the account file; raises ConfigError subclasses only."""
+    """Read, parse and validate the account file; raises ConfigError subclasses only.
+
+    Only a regular file is read (a FIFO would block, a device could be endless), and only up to
+    `MAX_CONFIG_BYTES`.
+    """
     path = Path(path).expanduser()
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-            stat = os.fstat(f.fileno())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ConfigNotFoundError(path) from None
     except IsADirectoryError:
@@ -122,7 +133,33 @@ def load_config(path: Path | str) -> LoadedConfig:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigUnreadableError(path, f"cannot read the account file: {reason}") from None
+    try:
+        stat = os.fstat(fd)
+        if _stat.S_ISDIR(stat.st_mode):
+            raise ConfigUnreadableError(path, "is a folder, not an account file")
+        if not _stat.S_ISREG(stat.st_mode):
+            raise ConfigUnreadableError(
+                path, "is not a regular file (a pipe or a device); give the account file itself"
+            )
+        if stat.st_size > MAX_CONFIG_BYTES:
+            raise ConfigUnreadableError(path, _too_large(stat.st_size))
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigUnreadableError(path, f"cannot read the account file: {reason}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:  # it grew while being read
+        raise ConfigUnreadableError(path, _too_large(len(data)))
     return parse_config(path, data, stat)
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"is {size / 2**20:.0f} MiB; account files are read up to "
+        f"{MAX_CONFIG_BYTES // 2**20} MiB (split the accounts over several files)"
+    )
 
 
 def parse_config(
@@ -148,6 +185,11 @@ def parse_toml(path: Path, data: bytes) -> dict[str, Any]:
         raise ConfigSyntaxError(path, line, col, "not valid UTF-8 text") from None
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        line, col = _too_deep(text) or (1, 1)
+        raise ConfigSyntaxError(
+            path, line, col, f"arrays or tables nested too deeply (keep below {MAX_NESTING} levels)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         text_of_error = str(exc)
         if m := _TOML_POSITION.match(text_of_error):
@@ -159,6 +201,35 @@ def parse_toml(path: Path, data: bytes) -> dict[str, Any]:
         else:
             line, col, message = 1, 1, text_of_error
         raise ConfigSyntaxError(path, line, col, message) from None
+
+
+_NESTING = re.compile(r"""[\[\]{}"'#]""")
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where `[`/`{` nesting first passes MAX_NESTING (strings and comments skipped), or None.
+
+    A scan, not a parser: quotes are matched naively, which only errs towards reporting nothing
+    (tomllib then catches what is left)."""
+    depth = 0
+    pos = 0
+    while m := _NESTING.search(text, pos):
+        char, pos = m.group(), m.end()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return _position(text[: m.start()])
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "#":
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end
+        elif char in "\"'":
+            end = text.find(char, pos)
+            while end > 0 and char == '"' and text[end - 1] == "\\":
+                end = text.find(char, end + 1)
+            pos = len(text) if end < 0 else end + 1
+    return None
 
 
 def _position(text_before: str) -> tuple[int, int]:

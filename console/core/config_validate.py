@@ -7,6 +7,7 @@ usable, so one bad account never hides the other 300.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import math
 import re
@@ -188,8 +189,19 @@ class _Reporter:
         self.sink.append(ConfigIssue(message, self.account, field, cause))
 
 
+MAX_EMAIL = 254  # RFC 5321's path limit
+MAX_NAME = 256
+MAX_TAG = 64
+MAX_TAGS = 64
+MAX_TEXT = 1024  # username, mailbox
+MAX_COMMAND = 4096  # password_command, oauth2_token_command
+
+
 def _valid_address(value: object) -> TypeGuard[str]:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+    """name@domain, at most MAX_EMAIL characters, no spaces, controls, bidi or invisible chars."""
+    if not isinstance(value, str) or not value or len(value) > MAX_EMAIL:
+        return False
+    if any(c.isspace() or not c.isprintable() for c in value):
         return False
     local, at, domain = value.rpartition("@")
     return bool(at and local and domain and "." not in (domain[0], domain[-1]))
@@ -230,6 +242,9 @@ def _account(
         return None
 
     name = text("name")
+    if name is not None and len(name) > MAX_NAME:
+        issue("name", f"is {len(name)} characters long; keep it under {MAX_NAME}")
+        name = name[:MAX_NAME]
     provider = text("provider")
     if provider is not None:
         provider = provider.strip().lower()
@@ -244,7 +259,9 @@ def _account(
     tags_value = entry.get("tags", [])
     tags: tuple[str, ...] = ()
     if isinstance(tags_value, list) and all(isinstance(t, str) for t in tags_value):
-        tags = tuple(tags_value)
+        tags = tuple(t for t in tags_value if len(t) <= MAX_TAG)[:MAX_TAGS]
+        if len(tags) != len(tags_value):
+            issue("tags", f"at most {MAX_TAGS} tags of at most {MAX_TAG} characters each are kept")
     else:
         issue("tags", f'must be a list of strings like ["acme"], not {_show(tags_value)}')
     send_only = entry.get("send_only", False)
@@ -360,8 +377,12 @@ def _server(
         value = table.get(key)
         if value is None:
             return default
-        if isinstance(value, str) and value.strip():
+        limit = MAX_COMMAND if key.endswith(("_command", "_file")) else MAX_TEXT
+        if isinstance(value, str) and value.strip() and len(value) <= limit:
             return value
+        if isinstance(value, str) and len(value) > limit:
+            issue(f"{p}.{key}", f"is {len(value)} characters long; at most {limit} are read")
+            return default
         shown = "that value" if secret else _show(value)
         issue(f"{p}.{key}", f"must be a non-empty string, not {shown}")
         return default
@@ -424,4 +445,22 @@ def _host_problem(host: str) -> str | None:
         return f"must not include the port; write host = {_show(name)} and port = {port}"
     if len(host) > 253 or ".." in host or host.startswith((".", "-")):
         return f"is not a valid server name: {_show(host)}"
+    labels = host.rstrip(".").split(".")
+    if not _is_ip(host) and not all(_HOST_LABEL.match(label) for label in labels):
+        return (
+            f"is not a server name or IP address: {_show(host)} (letters, digits, '-' and '.' "
+            "only; no control or invisible characters)"
+        )
     return None
+
+
+_HOST_LABEL = re.compile(r"^(?:[^\W_]|[-_]){1,63}$")
+"""One label of a host name: letters (internationalised names too), digits, '-', '_'."""
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
