@@ -98,7 +98,8 @@ def test_hosts_must_be_names_or_ip_literals(tmp_path: Path, host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["imap.acme.example", "127.0.0.1", "::1", "fe80::1%eth0", "mail.bücher.example", "a_b.x"]
+    "host",
+    ["imap.acme.example", "127.0.0.1", "::1", "fe80::1%eth0", "mail.bücher.example", "a_b.x"],
 )
 def test_good_hosts_pass(tmp_path: Path, host: str) -> None:
     path = tmp_path / "a.toml"
