@@ -160,3 +160,38 @@ async def test_headless_run_reports_every_account_with_the_documented_exit_statu
     assert by_email["first@x.example"]["imap"]["status"] == "ok"
     assert by_email["second@x.example"]["state"] == "connected"
     assert PASSWORD not in out.decode() + err.decode()
+
+
+async def test_a_close_before_the_greeting_beside_our_other_connections_is_a_per_ip_limit() -> None:
+    from console.core.secrets import MemorySecrets
+    from console.lab import Action, Hostile
+
+    async with Lab() as lab:
+        slow_imap, closing_smtp = await lab.start_all(
+            [
+                ImapScenario(users={"u@x.example": "pw"}, delay_ms=700),
+                SmtpScenario(hostile=Hostile(action=Action.CLOSE, at="connect")),
+            ]
+        )
+        ca = str(lab.ca.ca_file)
+        account = Account(
+            email="u@x.example",
+            smtp=_server(Protocol.SMTP, closing_smtp, "u@x.example", ca),
+            imap=_server(Protocol.IMAP, slow_imap, "u@x.example", ca),
+        )
+        alone = Account(
+            email="v@x.example",
+            smtp=_server(Protocol.SMTP, closing_smtp, "v@x.example", ca),
+            send_only=True,
+        )
+        secrets = MemorySecrets({"u@x.example@127.0.0.1": "pw", "v@x.example@127.0.0.1": "pw"})
+        runner = Runner(Settings(timeout=5, per_host=8), secrets=secrets)
+        beside = await runner.check_account(account)
+        by_itself = await runner.check_account(alone)
+    # the IMAP connection to the same host was open when the SMTP one was closed unanswered
+    assert beside.imap.status is Status.OK
+    assert beside.smtp.cause is Cause.RATE_LIMITED
+    assert "per-IP connection limit" in (beside.smtp.message or "")
+    assert "Lower per_host" in (beside.smtp.message or "")
+    # the same close with no other connection open says only what happened
+    assert by_itself.smtp.cause is Cause.TLS_FAILED

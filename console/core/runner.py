@@ -10,7 +10,9 @@ for a whole fleet at once delayed the first connection by seconds (benchmarks/RE
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -118,6 +120,7 @@ class Runner:
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._secret_slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._open_by_host: dict[str, int] = {}  # connections in flight, by host as written
 
     def _emit(self, event: RunnerEvent) -> None:
         if self._on_event is not None:
@@ -222,6 +225,9 @@ class Runner:
             probe = probe_smtp if protocol is Protocol.SMTP else probe_imap
             deadline = self.check_deadline
             started = time.monotonic()
+            host_key = settings.host.strip().lower()
+            others_at_start = self._open_by_host.get(host_key, 0)
+            self._open_by_host[host_key] = others_at_start + 1
             try:
                 async with asyncio.timeout(deadline):
                     result = await probe(
@@ -242,6 +248,13 @@ class Runner:
                 step = Step(stage, False, _ms_since(started), message)
                 result_steps = (config_step, secret_step, step)
                 return _failed_early(protocol, stage, Cause.TIMEOUT, message, result_steps)
+            finally:
+                others = max(others_at_start, self._open_by_host[host_key] - 1)
+                self._open_by_host[host_key] -= 1
+                if not self._open_by_host[host_key]:
+                    del self._open_by_host[host_key]
+        if others and _closed_before_greeting(result):
+            result = _per_ip_limit(result, settings.host, others, self.settings.per_host)
         steps = (config_step, secret_step, *result.steps)
         return CheckResult(
             protocol=result.protocol,
@@ -255,6 +268,40 @@ class Runner:
             warnings=result.warnings,
             transcript=result.transcript,
         )
+
+
+_CLOSED = re.compile(r"reset|closed|EOF|connection lost|broken pipe", re.IGNORECASE)
+_CLOSED_CAUSES = frozenset(
+    {Cause.TLS_FAILED, Cause.PROTOCOL_ERROR, Cause.SERVER_UNAVAILABLE, Cause.UNKNOWN}
+)
+
+
+def _closed_before_greeting(result: CheckResult) -> bool:
+    """The server closed or reset the connection before any greeting (none was recorded)."""
+    return (
+        result.status is Status.FAILED
+        and result.cause in _CLOSED_CAUSES
+        and result.stage in (Stage.TLS, Stage.GREETING)
+        and "banner" not in result.facts
+        and "greeting" not in result.facts
+        and bool(_CLOSED.search(result.message or ""))
+    )
+
+
+def _per_ip_limit(result: CheckResult, host: str, others: int, per_host: int) -> CheckResult:
+    """Closed before the greeting while we held other connections to the host: a per-IP limit.
+
+    The runner knows what the probe cannot: how many connections of this run were open to the
+    same host at that moment. Servers and firewalls that cap connections per client address
+    often just close (or reset) the extra one before greeting it.
+    """
+    message = (
+        f"{result.message} - the server closed the connection before greeting it while "
+        f"mailconsole had {others} other connection{'s' if others != 1 else ''} open to {host}: "
+        "most likely a per-IP connection limit. Lower per_host in [settings] "
+        f"(now {per_host}) and check again."
+    )
+    return dataclasses.replace(result, cause=Cause.RATE_LIMITED, message=message)
 
 
 @dataclass
