@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from canary_lab import start_canary_lab
 
-from console.core.canary import CanaryEngine, CanaryStatus, MemoryHolds
+from console.core.canary import CanaryEngine, CanaryProgress, CanaryStatus, MemoryHolds, Progress
 from console.core.model import Cause, Settings
 from console.core.store.holds import StoredHolds
 from console.lab import Hostile, Lab
@@ -193,3 +194,40 @@ def replace_hold(hold: object) -> object:
     from datetime import UTC, datetime
 
     return replace(hold, hold_until=datetime.now(UTC))  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    "phase",
+    [Progress.SENDING, Progress.WAITING, Progress.SEARCHING, Progress.HOLDING, Progress.CLEANING],
+)
+async def test_stopping_in_any_phase_leaves_nothing_running(
+    lab: Lab, tmp_path: Path, phase: Progress
+) -> None:
+    """Quit at every phase: no task, no connection left; a hold already saved stays saved."""
+    import asyncio
+
+    canary = await start_canary_lab(lab, {"stop@lab.test": Delivery("inbox", delay=2.5)})
+    holds = StoredHolds(tmp_path / "results.sqlite3")
+    reached = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, CanaryProgress) and event.progress is phase:
+            reached.set()
+
+    engine = CanaryEngine(
+        FAST, secrets=canary.secrets, holds=holds, arrival_timeout=6, hold=0.5, on_event=on_event
+    )
+    task = asyncio.ensure_future(engine.run([canary.account("stop@lab.test")]))
+    async with asyncio.timeout(15):
+        await reached.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} <= {
+        t for t in asyncio.all_tasks() if "lab" in repr(t.get_coro()).lower()
+    }
+    for server in lab.servers:
+        await server.wait_until(lambda s: s.connections_current == 0)
+    if phase is Progress.HOLDING:
+        assert [h.email for h in holds.pending()] == ["stop@lab.test"]
+    holds.close()

@@ -31,6 +31,7 @@ def demo_app(demo: DemoLab, state_dir: Path) -> MailConsoleApp:
         secrets=demo.secrets,
         store_secret=demo.secrets.set,
         runner_factory=partial(Runner, allowed_hosts=DEMO_HOSTS),
+        allowed_hosts=DEMO_HOSTS,  # as `mailconsole --demo` does: the demo's short arrival wait
         state_dir=state_dir,
     )
 
@@ -88,3 +89,17 @@ async def test_the_selection_gets_canaries_with_phase_and_verdict(
         assert "Reply canary: Reply landed in Spam" in shown
         assert "How to fix it" in shown
         assert len(demo.mailstore.delivered) == 2
+
+
+async def test_the_console_records_the_canary(demo: DemoLab, tmp_path: Path) -> None:
+    from console.core.store import ResultsStore, results_path
+
+    app = demo_app(demo, tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app, pilot)
+        main_screen(app).start_canary([main_screen(app).board["ned@initech.example"].account])
+        await canaries_done(app, pilot)
+    with ResultsStore.open(results_path(folder=tmp_path)) as store:
+        last = store.last_known(["ned@initech.example"])["ned@initech.example"]
+    assert last.check.canary is not None
+    assert last.check.canary["cause"] == "reply_not_received"

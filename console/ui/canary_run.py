@@ -9,18 +9,24 @@ sent without the confirmation).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.worker import Worker
 
-from console.core.canary import CanaryEngine, CanaryEvent, CanaryResult, MemoryHolds
+from console.core.canary import (
+    CanaryEngine,
+    CanaryEvent,
+    CanaryResult,
+    CanaryStatus,
+    MemoryHolds,
+)
 from console.core.canary.holds import HoldStore
 from console.core.model import Account, Settings
 from console.core.secrets import SecretProvider
-from console.core.store import StoreError
+from console.core.store import Recorder, StoreError
 from console.core.store.holds import StoredHolds
 
 GROUP = "canary"
@@ -49,6 +55,7 @@ class CanaryRunner:
         self.settings = settings
         self._secrets = secrets
         self._allowed = allowed_hosts
+        self._results = results
         self.holds: HoldStore = MemoryHolds()
         if results is not None:
             try:
@@ -76,14 +83,32 @@ class CanaryRunner:
             arrival_timeout=DEMO_ARRIVAL_TIMEOUT if self._allowed is not None else 300.0,
             allowed_hosts=self._allowed,
         )
+
+        async def run() -> list[CanaryResult]:
+            results = await engine.run(accounts)
+            self._record(results)  # a few rows: quick, and on the loop like the history's own
+            return results
+
         worker: Worker[list[CanaryResult]] = self._node.run_worker(
-            partial(engine.run, accounts),
+            run,
             group=GROUP,
             exit_on_error=False,
             description=f"reply canary for {len(accounts)} account(s)",
         )
         self.workers.append(worker)
         return worker
+
+    def _record(self, results: list[CanaryResult]) -> None:
+        """Each finished canary becomes a check row in the results store (as the CLI does)."""
+        if self._results is None:
+            return
+        recorder = Recorder(self._results, report=lambda _message: None)
+        try:
+            for result in results:
+                if result.status in (CanaryStatus.OK, CanaryStatus.FAILED):
+                    recorder.record_canary(result.email, result.to_dict(), datetime.now(UTC))
+        finally:
+            recorder.close()
 
     def close(self) -> None:
         if isinstance(self.holds, StoredHolds):
