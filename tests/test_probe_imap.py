@@ -12,8 +12,8 @@ from servers_dovecot import DovecotServer
 
 from console.core.model import Cause, Security, Stage, Status
 from console.core.probe import probe_imap
-from console.core.probe.steps import secret_forms
 from console.core.probe.tls import TlsInfo, client_context
+from console.core.redact import secret_forms
 
 TIMEOUT = 10.0
 IMAP_STAGES_TLS = [
@@ -157,7 +157,7 @@ async def test_debug_logging_of_the_library_never_shows_the_password(
     )
     assert result.status is Status.OK
     assert any(r.name.startswith("aioimaplib") for r in caplog.records)  # DEBUG was on
-    for form in secret_forms(BOB.password):
+    for form in set().union(*secret_forms(BOB.password)):
         assert form not in caplog.text
     # a record that the library would print with the escaped password in it
     library = logging.getLogger("aioimaplib.aioimaplib")

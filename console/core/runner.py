@@ -33,8 +33,8 @@ from console.core.model import (
     Step,
 )
 from console.core.probe import probe_imap, probe_smtp
-from console.core.probe.steps import REDACTED, secret_forms
 from console.core.providers import resolve_provider
+from console.core.redact import redact
 from console.core.secrets import SecretError, SecretProvider, fetch_secret
 
 log = logging.getLogger(__name__)
@@ -316,10 +316,7 @@ def _crashed(
     account: Account, protocol: Protocol, exc: Exception, attempt: _Attempt
 ) -> CheckResult:
     """An unexpected exception as this protocol's `unknown` result; logged without the secret."""
-    text = str(exc)
-    if attempt.secret:
-        for form in sorted(secret_forms(attempt.secret), key=len, reverse=True):
-            text = text.replace(form, REDACTED)
+    text = redact(str(exc), attempt.secret)
     text = text.replace("\r", " ").replace("\n", " ")[:CRASH_MESSAGE_LIMIT]
     name = type(exc).__name__
     message = (

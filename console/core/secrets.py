@@ -18,6 +18,8 @@ import keyring
 import keyring.errors
 
 from console.core.model import AuthMethod, ServerSettings
+from console.core.redact import untrusted_excerpt
+from console.core.safe_text import visible
 
 KEYRING_SERVICE = "mailconsole"
 
@@ -147,11 +149,13 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _stderr_hint(capture: _Capture) -> str:
+    """What the failed command said on stderr: a bounded excerpt with anything secret-looking
+    hidden (a helper may print the token it could not use); its stdout is never shown."""
     text = bytes(capture.stderr).decode("utf-8", errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()][:_STDERR_LINES]
     if not lines:
         return ". It printed nothing on stderr; run it in a terminal to see what is wrong."
-    shown = " | ".join(line[:200] for line in lines)
+    shown = visible(untrusted_excerpt(" | ".join(lines)))
     return f": {shown}. Run it in a terminal to see what is wrong."
 
 
@@ -235,7 +239,9 @@ async def _in_daemon_thread(function: Callable[[str], str | None], arg: str) -> 
     return await future
 
 
-def _keyring_failure(exc: Exception, key: str, action: str) -> SecretError:
+def _keyring_failure(
+    exc: Exception, key: str, action: str, secret: str | None = None
+) -> SecretError:
     """Turn a keyring exception into a message that says what to do."""
     if isinstance(exc, keyring.errors.NoKeyringError):
         return SecretError(f"Cannot {action} {key}. {_NO_BACKEND_ADVICE}")
@@ -245,7 +251,8 @@ def _keyring_failure(exc: Exception, key: str, action: str) -> SecretError:
             "session or open your keyring application), then try again."
         )
     return SecretError(
-        f"Cannot {action} {key}: the keyring failed ({type(exc).__name__}: {exc}). Check that "
+        f"Cannot {action} {key}: the keyring failed ({type(exc).__name__}: "
+        f"{visible(untrusted_excerpt(str(exc), secret))}). Check that "
         "the keyring is running and unlocked, or check PYTHON_KEYRING_BACKEND; "
         "password_command in the account file avoids the keyring."
     )
@@ -262,7 +269,7 @@ def store_password(settings: ServerSettings, password: str) -> None:
     except _KEYRING_ERRORS as exc:
         if password in str(exc):  # a backend that echoes its input: keep only the advice
             exc = keyring.errors.KeyringError("the backend rejected the password")
-        raise _keyring_failure(exc, key, "store the password for") from None
+        raise _keyring_failure(exc, key, "store the password for", password) from None
 
 
 def delete_password(settings: ServerSettings) -> None:

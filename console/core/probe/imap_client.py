@@ -23,13 +23,12 @@ from aioimaplib import aioimaplib
 
 from console.core.probe.flow import SocketSession
 from console.core.probe.steps import (
-    REDACTED,
     ProtocolViolation,
     ServerClosed,
     StageFailure,
     Transcript,
-    secret_forms,
 )
+from console.core.redact import REDACTED, Redactor
 
 MAX_LINE_BYTES = 64 * 1024
 """Longest line we wait for; a server that sends more without CRLF is broken or hostile."""
@@ -52,7 +51,7 @@ class _RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: dict[int, set[str]] = {}
+        self.secrets: dict[int, Redactor] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -60,9 +59,8 @@ class _RedactingFilter(logging.Filter):
         except Exception:  # a broken record: drop it rather than risk printing arguments
             return False
         redacted = _CREDENTIAL_COMMAND.sub(rf"\1 {REDACTED}", message)
-        for forms in list(self.secrets.values()):
-            for form in sorted(forms, key=len, reverse=True):
-                redacted = redacted.replace(form, REDACTED)
+        for redactor in list(self.secrets.values()):
+            redacted = redactor(redacted)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -210,7 +208,7 @@ class ImapSession(SocketSession):
 
     def protect(self, secret: str) -> None:
         """Keep `secret` (and its encodings) out of aioimaplib's log records."""
-        _FILTER.secrets.setdefault(self._filter_key, set()).update(secret_forms(secret))
+        _FILTER.secrets.setdefault(self._filter_key, Redactor()).add(secret)
 
     async def greeting(self) -> bytes:
         """The server's first line; reading starts here."""

@@ -23,12 +23,9 @@ from aiosmtplib.response import SMTPResponse
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
 from console.core.probe.flow import SocketSession, connect, record_tls, run_ladder
-from console.core.probe.steps import (
-    REDACTED,
-    Ladder,
-    StageFailure,
-)
+from console.core.probe.steps import Ladder, StageFailure
 from console.core.probe.tls import client_context
+from console.core.redact import REDACTED
 
 _PEEK_BYTES = 512
 _PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")  # preferred first

@@ -9,7 +9,6 @@ library echoes back is still never shown.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import socket
@@ -31,10 +30,10 @@ from console.core.model import (
     Status,
     Step,
 )
+from console.core.redact import Redactor
 
 log = logging.getLogger(__name__)
 
-REDACTED = "****"
 TRANSCRIPT_LINES = 200
 TRANSCRIPT_LINE_CHARS = 400
 DETAIL_CHARS = 2000
@@ -111,17 +110,6 @@ class Transcript:
         return tuple(self.lines)
 
 
-def secret_forms(secret: str) -> set[str]:
-    """The ways a secret can show up in text: raw, IMAP-quoted, as a Python bytes repr."""
-    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
-    forms = {secret, escaped}
-    for form in (secret, escaped):
-        forms.add(repr(form.encode())[2:-1])
-        forms.add(repr(form)[1:-1])
-    forms.add(base64.b64encode(secret.encode()).decode("ascii"))
-    return {f for f in forms if len(f) >= 3}
-
-
 class Ladder:
     """Records one check: steps, facts, warnings, transcript; builds the `CheckResult`."""
 
@@ -140,7 +128,7 @@ class Ladder:
         self.timeout = timeout
         self.provider = provider
         self._on_stage = on_stage
-        self._secrets: set[str] = secret_forms(secret) if secret else set()
+        self._redactor = Redactor((secret,) if secret else ())
         self._started = time.monotonic()
         self.steps: list[Step] = []
         self.facts: dict[str, FactValue] = {}
@@ -153,13 +141,10 @@ class Ladder:
 
     def add_secret(self, text: str) -> None:
         """Register one more string that must never be shown (a SASL payload, a quoted login)."""
-        self._secrets |= secret_forms(text)
+        self._redactor.add(text)
 
     def redact(self, text: str) -> str:
-        for form in sorted(self._secrets, key=len, reverse=True):
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
+        return self._redactor(text)
 
     # -- stages ----------------------------------------------------------------------------
 
