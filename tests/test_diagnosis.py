@@ -91,7 +91,7 @@ CATALOG_IMAP = [
     ("SEL-07", S.AUTH, "A2 NO [OVERQUOTA] Account exceeded command or bandwidth limits.", None, C.RATE_LIMITED),
     ("RFC5530-unavailable", S.AUTH, "a NO [UNAVAILABLE] User's backend down for maintenance", None, C.SERVER_UNAVAILABLE),
     ("RFC5530-authfailed", S.AUTH, "b NO [AUTHENTICATIONFAILED] Authentication failed", None, C.AUTH_FAILED),
-    ("RFC5530-authz", S.AUTH, "c1 NO [AUTHORIZATIONFAILED] No such authorization-ID", None, C.AUTH_FAILED),
+    ("RFC5530-authz", S.AUTH, "c1 NO [AUTHORIZATIONFAILED] No such authorization-ID", None, C.ACCOUNT_UNAVAILABLE),
     ("RFC5530-expired", S.AUTH, "d NO [EXPIRED] That password isn't valid any more", None, C.AUTH_FAILED),
     ("RFC5530-privacy", S.AUTH, "d NO [PRIVACYREQUIRED] Connection offers no privacy", None, C.PLAINTEXT_DISABLED),
     ("RFC5530-contactadmin", S.AUTH, "e NO [CONTACTADMIN]", None, C.ACCOUNT_UNAVAILABLE),
