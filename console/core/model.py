@@ -6,10 +6,12 @@ Every name here is a contract word (DESIGN sections 3-6): an account's `state`, 
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 
 class Protocol(StrEnum):
@@ -132,10 +134,23 @@ class Cause(StrEnum):
     REPLY_REMOVED_LATER = "reply_removed_later"
 
 
-TRANSIENT_CAUSES: frozenset[Cause] = frozenset(
-    {Cause.TIMEOUT, Cause.RATE_LIMITED, Cause.SERVER_UNAVAILABLE}
-)
-"""Retrying later may help; the settings are probably not at fault."""
+def _transient_causes() -> frozenset[Cause]:
+    """`transient = true` causes of diagnosis/causes.toml, the one home of that flag.
+
+    Read by path, not through the diagnosis package (which imports this module).
+    """
+    path = Path(__file__).parent / "diagnosis" / "causes.toml"
+    with path.open("rb") as handle:
+        table = tomllib.load(handle).get("cause", {})
+    return frozenset(
+        Cause(name)
+        for name, entry in table.items()
+        if isinstance(entry, dict) and entry.get("transient") is True
+    )
+
+
+TRANSIENT_CAUSES: frozenset[Cause] = _transient_causes()
+"""Retrying later may help; the settings are probably not at fault (from causes.toml)."""
 
 NO_AUTO_RETRY_CAUSES: frozenset[Cause] = frozenset(
     {

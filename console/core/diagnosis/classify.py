@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from console.core.diagnosis.failure import Failure
 from console.core.diagnosis.rules import Rule, RuleTable, rule_table
 from console.core.model import AuthMethod, Cause, Protocol, Stage
+from console.core.providers.detection import provider_for_greeting
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +240,13 @@ def _bounded(text: str) -> str:
 
 
 def _hint(table: RuleTable, greeting: str, text: str) -> str | None:
+    """The provider from the catalogue's greetings (their one home), then the [[hint]] patterns."""
     for source in (_bounded(greeting), _bounded(text)):
         if not source:
             continue
+        known = provider_for_greeting(source)
+        if known is not None:
+            return known.id
         for hint in table.hints:
             if hint.pattern.search(source):
                 return hint.provider

@@ -8,32 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from console.core.model import AuthMethod, Protocol, Stage
+from console.core.providers.catalog import all_providers
 
-PROVIDER_IDS: frozenset[str] = frozenset(
-    {
-        "gmail",
-        "google_workspace",
-        "outlook",
-        "microsoft365",
-        "yahoo",
-        "aol",
-        "icloud",
-        "zoho",
-        "fastmail",
-        "yandex",
-        "mailru",
-        "gmx",
-        "webde",
-        "cpanel",
-        "generic",
-        "amazon_ses",
-        "sendgrid",
-        "mailgun",
-        "postmark",
-        "brevo",
-    }
-)
-"""The provider ids used everywhere (team brief); the data files may name no other."""
+PROVIDER_IDS: frozenset[str] = frozenset(p.id for p in all_providers())
+"""The provider ids, read from their one home (the providers catalogue, providers.toml); the
+diagnosis data files (rules.toml, provider_fixes.toml) may name no other."""
 
 
 @dataclass(frozen=True)
