@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from console.core.config import ConfigError, LoadedConfig
+from console.core.config_write import new_config_file
 from console.core.fleet import (
     CommitError,
     ImportPlan,
@@ -262,7 +263,7 @@ class ImportScreen(ModalScreen[None]):
         if plan is None or not plan.tested:
             self._status("Test the rows first (ctrl+t): nothing is saved untested.")
             return
-        if loaded is None:
+        if loaded is None and self.main.path.exists():
             self._status("The account file could not be read; fix it first.")
             return
         count = len(plan.to_commit())
@@ -280,9 +281,11 @@ class ImportScreen(ModalScreen[None]):
         self.app.push_screen(ConfirmScreen(visible(question), yes="Save"), answered)
 
     @work(group="import-commit", exclusive=True, exit_on_error=False)
-    async def _commit(self, plan: ImportPlan, loaded: LoadedConfig) -> None:
+    async def _commit(self, plan: ImportPlan, loaded: LoadedConfig | None) -> None:
         forget = _forget(self.store_secret)
         try:
+            if loaded is None:  # the first accounts: the file is created (mode 0600)
+                loaded = await asyncio.to_thread(new_config_file, self.main.path, {})
             result = await asyncio.to_thread(commit, plan, loaded, self.store_secret, forget)
         except (CommitError, ConfigError, SecretError) as exc:
             self._status(str(exc))
