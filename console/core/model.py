@@ -291,6 +291,8 @@ class CheckResult:
     facts: Mapping[str, FactValue] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     transcript: tuple[str, ...] = ()  # "C: ..." / "S: ..." lines, credentials redacted
+    provider: str | None = None  # the provider of this server, decided once (by the runner)
+    provider_rule: str | None = None  # the rule that decided it; None: not decided (old results)
 
     @property
     def ok(self) -> bool:

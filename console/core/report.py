@@ -15,7 +15,7 @@ from typing import Any
 
 from console.core.diagnosis import advise
 from console.core.model import Account, AccountResult, CheckResult, State, Status
-from console.core.providers import resolve_provider
+from console.core.providers import ProviderDecision, decide_provider, resolve_provider
 from console.core.safe_text import csv_cell, json_dumps_safe, one_line, visible
 
 
@@ -36,7 +36,20 @@ def summary(results: Sequence[AccountResult]) -> dict[str, int]:
     }
 
 
-def protocol_dict(result: CheckResult, provider: str | None) -> dict[str, Any]:
+def server_provider(account: Account, result: CheckResult) -> ProviderDecision:
+    """The provider of the server behind `result`: as decided in the check, else decided now by
+    the same rule (results recorded before results carried it)."""
+    if result.provider_rule is not None:
+        return ProviderDecision(result.provider, result.provider_rule)
+    return decide_provider(account, result.protocol)
+
+
+def protocol_dict(
+    result: CheckResult, provider: str | None, decision: ProviderDecision | None = None
+) -> dict[str, Any]:
+    """One protocol's result; `decision` (the server's provider) wins over `provider`."""
+    if decision is not None:
+        provider = decision.provider
     out: dict[str, Any] = {
         "status": result.status.value,
         "cause": result.cause.value if result.cause else None,
@@ -50,6 +63,9 @@ def protocol_dict(result: CheckResult, provider: str | None) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "facts": {k: list(v) if isinstance(v, tuple) else v for k, v in result.facts.items()},
     }
+    if decision is not None:  # additive keys (DESIGN section 6)
+        out["provider"] = decision.provider
+        out["provider_rule"] = decision.rule
     if result.cause is not None and result.status in (Status.FAILED, Status.MISSING):
         advice = advise(result.cause, result.protocol, provider)
         out["title"] = advice.title
@@ -69,8 +85,8 @@ def account_dict(
         "provider": provider,
         "state": result.state.value,
         "warmup_ready": result.warmup_ready,
-        "smtp": protocol_dict(result.smtp, provider),
-        "imap": protocol_dict(result.imap, provider),
+        "smtp": protocol_dict(result.smtp, provider, server_provider(account, result.smtp)),
+        "imap": protocol_dict(result.imap, provider, server_provider(account, result.imap)),
     }
     if canary is not None:  # the last recorded reply canary (DESIGN section 10)
         out["canary"] = dict(canary)
@@ -159,12 +175,12 @@ def to_table(accounts: Sequence[Account], results: Sequence[AccountResult]) -> s
     """A fixed-width text table for terminals: one line per account, the cause's title last."""
     rows = [("STATE", "ACCOUNT", "SMTP", "IMAP", "WHY")]
     for account, result in zip(accounts, results, strict=True):
-        provider = account.provider or resolve_provider(account)
         failing = next(
             (r for r in (result.smtp, result.imap) if r.cause and r.status is not Status.OK), None
         )
         why = ""
         if failing is not None and failing.cause is not None:
+            provider = server_provider(account, failing).provider
             title = advise(failing.cause, failing.protocol, provider).title
             why = f"{failing.protocol.value.upper()}: {title}"
         rows.append(

@@ -33,7 +33,7 @@ from console.core.model import (
     Step,
 )
 from console.core.probe import probe_imap, probe_smtp
-from console.core.providers import resolve_provider
+from console.core.providers import ProviderDecision, decide_provider
 from console.core.redact import redact
 from console.core.secrets import SecretError, SecretProvider, fetch_secret
 
@@ -161,9 +161,14 @@ class Runner:
         self._emit(CheckStarted(account.email, protocol))
         attempt = _Attempt()
         try:
+            attempt.provider = decide_provider(account, protocol)
             result = await self._check(account, protocol, attempt)
         except Exception as exc:  # one account's surprise must not sink the run (issue 11)
             result = _crashed(account, protocol, exc, attempt)
+        if attempt.provider is not None:  # one provider per server, carried in the result
+            result = dataclasses.replace(
+                result, provider=attempt.provider.provider, provider_rule=attempt.provider.rule
+            )
         self._emit(CheckFinished(account.email, protocol, result))
         return result
 
@@ -220,7 +225,7 @@ class Runner:
         attempt.secret = secret
         secret_step = Step(Stage.SECRET, True, _ms_since(started), _secret_source(settings))
 
-        provider = account.provider or resolve_provider(account)
+        provider = attempt.provider.provider if attempt.provider else None
         async with self._host_slot(settings.host), self._slots:
             probe = probe_smtp if protocol is Protocol.SMTP else probe_imap
             deadline = self.check_deadline
@@ -310,6 +315,7 @@ class _Attempt:
 
     stage: Stage | None = None
     secret: str | None = None
+    provider: ProviderDecision | None = None
 
 
 def _crashed(

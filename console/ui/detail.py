@@ -166,7 +166,7 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
         page.line((f"✕ {name} failed", _FAILED))
         server_words(page, result)
     else:
-        provider = knowledge.provider_for(account, result.protocol)
+        provider = knowledge.server_provider(account, result)
         advice = knowledge.explain(result.cause, result.protocol, provider)
         where = f" at {result.stage.value}" if result.stage else ""
         page.line((f"✕ {name}: {advice.title}", _FAILED))

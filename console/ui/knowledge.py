@@ -33,3 +33,11 @@ def reply_tracking_checklist() -> tuple[str, ...]:
 def provider_for(account: Account, protocol: Protocol) -> str | None:
     """The provider whose advice applies: for IMAP, the reply mailbox's provider."""
     return resolve_provider(account, protocol)
+
+
+def server_provider(account: Account, result: CheckResult) -> str | None:
+    """The provider of the server behind `result`: as the check decided it (the same rule as
+    `provider_for`, carried in the result), so the pane, the CLI and the reports agree."""
+    if result.provider_rule is not None:
+        return result.provider
+    return provider_for(account, result.protocol)

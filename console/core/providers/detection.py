@@ -204,23 +204,49 @@ async def detect_provider(
     return found.provider if found else None
 
 
-def resolve_provider(account: Account, protocol: Protocol | None = None) -> str | None:
-    """The provider id for an account, offline: `account.provider`, else its domain, else hosts.
+@dataclass(frozen=True)
+class ProviderDecision:
+    """The provider of one server (or account) and the id of the rule that decided it.
+
+    `rule` is "account.provider" (the account file names it), "<source>:<evidence>" for a
+    detection ("domain:gmail.com", "host:outlook.office365.com"), or "none".
+    """
+
+    provider: str | None
+    rule: str
+
+
+def decide_provider(account: Account, protocol: Protocol | None = None) -> ProviderDecision:
+    """The one place the provider of a server is decided, offline: `account.provider`, else its
+    domain, else hosts.
 
     An unknown `account.provider` is ignored (the config check reports it). With
     `protocol=Protocol.IMAP` the reply mailbox decides: the reply address's domain and the IMAP
-    host come first, and a send-only relay named for the account does not apply to IMAP.
+    host come first, and a send-only relay named for the account does not apply to IMAP (an
+    account that sends through SendGrid and reads replies on Microsoft 365 has one provider per
+    server).
     """
     providers = load_catalog().providers
     named = providers.get(account.provider or "")
     if named is not None and not (protocol is Protocol.IMAP and named.send_only):
-        return named.id
+        return ProviderDecision(named.id, "account.provider")
     imap_host = account.imap.host if account.imap else None
     smtp_host = account.smtp.host if account.smtp else None
     if protocol is not Protocol.IMAP:
         found = detect_offline(account.email, imap_host=imap_host, smtp_host=smtp_host)
-        return found.provider.id if found else None
-    mailbox = account.reply_address or account.email
-    candidates = (_by_domain(mailbox), _by_host(imap_host, mailbox), _by_host(smtp_host, mailbox))
-    found = next((c for c in candidates if c and not c.provider.send_only), None)
-    return found.provider.id if found else None
+    else:
+        mailbox = account.reply_address or account.email
+        candidates = (
+            _by_domain(mailbox),
+            _by_host(imap_host, mailbox),
+            _by_host(smtp_host, mailbox),
+        )
+        found = next((c for c in candidates if c and not c.provider.send_only), None)
+    if found is None:
+        return ProviderDecision(None, "none")
+    return ProviderDecision(found.provider.id, f"{found.source.value}:{found.evidence}")
+
+
+def resolve_provider(account: Account, protocol: Protocol | None = None) -> str | None:
+    """The provider id for an account or one of its servers (`decide_provider` without the rule)."""
+    return decide_provider(account, protocol).provider
