@@ -73,3 +73,23 @@ def test_every_catalogue_greeting_names_its_provider_in_a_diagnosis(
 ) -> None:
     failure = Failure(Protocol.IMAP, Stage.AUTH, "a NO nope", greeting=f"* OK {greeting} x")
     assert provider_hint(failure) == provider
+
+
+def test_the_port_table_is_one_table() -> None:
+    """model.DEFAULT_PORTS is the home; the presets, the advice wording, the editor's hint and
+    the diagnosis's well-known-port table (rules.toml [ports]) all agree with it."""
+    from console.core.diagnosis.advice import _PORTS
+    from console.core.diagnosis.rules import rule_table
+    from console.core.model import DEFAULT_PORTS, Security
+    from console.core.providers import STANDARD_PAIRS
+    from console.ui.edits import _PORT_HINT
+
+    well_known = rule_table().ports
+    for protocol in (Protocol.IMAP, Protocol.SMTP):
+        ports = DEFAULT_PORTS[protocol]
+        tls, starttls = ports[Security.TLS], ports[Security.STARTTLS]
+        assert STANDARD_PAIRS[protocol] == ((tls, Security.TLS), (starttls, Security.STARTTLS))
+        assert _PORTS[protocol] == (str(tls), str(starttls))
+        assert _PORT_HINT[protocol] == f"{tls} for TLS, {starttls} for STARTTLS"
+        for mode, port in ports.items():
+            assert mode in well_known[protocol][port], (protocol, port, mode)

@@ -121,9 +121,9 @@ def form_from_account(account: Account) -> ImapForm:
     )
 
 
-_PORT_HINT = {
-    Protocol.IMAP: "993 for TLS, 143 for STARTTLS",
-    Protocol.SMTP: "465 for TLS, 587 for STARTTLS",
+_PORT_HINT = {  # from the one port table, model.DEFAULT_PORTS
+    protocol: f"{ports[Security.TLS]} for TLS, {ports[Security.STARTTLS]} for STARTTLS"
+    for protocol, ports in DEFAULT_PORTS.items()
 }
 _HOST_HINT = {Protocol.IMAP: "imap.gmail.com", Protocol.SMTP: "smtp.gmail.com"}
 

@@ -16,10 +16,12 @@ from typing import Any
 
 from console.core.diagnosis.failure import PROVIDER_IDS
 from console.core.model import (
+    DEFAULT_PORTS,
     NO_AUTO_RETRY_CAUSES,
     TRANSIENT_CAUSES,
     Cause,
     Protocol,
+    Security,
     State,
 )
 
@@ -32,7 +34,13 @@ _PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
 _PLACEHOLDERS = frozenset({"protocol", "other_protocol", "tls_port", "starttls_port", "provider"})
 _PART_KEYS = frozenset({"note", "fix", "links"})
 _CAUSE_KEYS = frozenset({"title", "explanation", "consequence", "transient", "imap", "smtp"})
-_PORTS = {Protocol.IMAP: ("993", "143"), Protocol.SMTP: ("465", "587")}
+_PORTS = {  # (tls port, starttls port), from the one port table
+    protocol: (
+        str(DEFAULT_PORTS[protocol][Security.TLS]),
+        str(DEFAULT_PORTS[protocol][Security.STARTTLS]),
+    )
+    for protocol in (Protocol.IMAP, Protocol.SMTP)
+}
 
 
 class KnowledgeDataError(ValueError):

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from console.core.model import Protocol, Security
+from console.core.model import DEFAULT_PORTS, Protocol, Security
 from console.core.providers.catalog import get_provider, load_catalog
 from console.core.providers.names import REGION, email_domain
 from console.core.providers.records import Provider, ServerPreset, Variant
 
 STANDARD_PAIRS: Mapping[Protocol, tuple[tuple[int, Security], ...]] = {
-    Protocol.IMAP: ((993, Security.TLS), (143, Security.STARTTLS)),
-    Protocol.SMTP: ((465, Security.TLS), (587, Security.STARTTLS)),
+    protocol: tuple(
+        (DEFAULT_PORTS[protocol][mode], mode) for mode in (Security.TLS, Security.STARTTLS)
+    )
+    for protocol in (Protocol.IMAP, Protocol.SMTP)
 }
-"""The standard port/security pairs, implicit TLS first (RFC 8314 prefers it)."""
+"""The standard port/security pairs, implicit TLS first (RFC 8314 prefers it); from the one port
+table, model.DEFAULT_PORTS."""
 
 
 def _provider(provider: Provider | str) -> Provider:
