@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from console import signals
 from console.core import report
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
+from console.core.fdlimit import raise_soft_limit
 from console.core.model import Account, AccountResult, Protocol, ServerSettings, Settings
 from console.core.providers.discovery import (
     Discovery,
@@ -361,6 +363,8 @@ def open_session(args: argparse.Namespace) -> Iterator[Session]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signals.install()  # SIGTERM/SIGHUP: clean up like Ctrl+C (console/signals.py)
+    raise_soft_limit()  # more file descriptors for many checks at once (console/core/fdlimit.py)
     try:
         with open_session(args) as session:
             if args.command == "check":
@@ -392,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"mailconsole: {visible(str(exc))}\n")
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
-        return 130
+        return signals.exit_status()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from console.core.fdlimit import capped_pools
 from console.core.model import (
     NO_AUTO_RETRY_CAUSES,
     Account,
@@ -35,7 +36,12 @@ from console.core.model import (
 from console.core.probe import probe_imap, probe_smtp
 from console.core.providers import ProviderDecision, decide_provider
 from console.core.redact import redact
-from console.core.secrets import SecretError, SecretProvider, fetch_secret
+from console.core.secrets import (
+    LocalResourceError,
+    SecretError,
+    SecretProvider,
+    fetch_secret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +123,10 @@ class Runner:
         self._secrets = secrets
         self._on_event = on_event
         self._local_addr = local_addr
-        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
-        self._secret_slots = asyncio.Semaphore(max(1, settings.concurrency))
+        # connections and secret commands stay below this process's file descriptor limit
+        connections, commands = capped_pools(max(1, settings.concurrency))
+        self._slots = asyncio.Semaphore(connections)
+        self._secret_slots = asyncio.Semaphore(commands)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._open_by_host: dict[str, int] = {}  # connections in flight, by host as written
 
@@ -216,6 +224,11 @@ class Runner:
             started = time.monotonic()
             try:
                 secret = await asyncio.wait_for(self._secrets(settings), self.settings.timeout)
+            except LocalResourceError as exc:  # this computer's problem, not the account's
+                step = Step(Stage.SECRET, False, _ms_since(started), str(exc))
+                return _failed_early(
+                    protocol, Stage.SECRET, Cause.UNKNOWN, str(exc), (config_step, step)
+                )
             except (SecretError, TimeoutError) as exc:
                 message = str(exc) or "the secret source did not answer in time"
                 step = Step(Stage.SECRET, False, _ms_since(started), message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -41,6 +42,19 @@ _NO_BACKEND_ADVICE = (
 
 class SecretError(Exception):
     """A secret could not be obtained; the message is meant for the user and holds no secret."""
+
+
+class LocalResourceError(Exception):
+    """This computer ran out of something (file descriptors, processes): not the account's fault."""
+
+
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+"""OSError numbers that mean this computer is out of file descriptors or memory."""
+
+OUT_OF_FDS = (
+    "this computer ran out of file descriptors or processes ({reason}): lower --concurrency "
+    "(or concurrency in the account file) or raise `ulimit -n`; the account is not at fault"
+)
 
 
 async def fetch_secret(settings: ServerSettings, *, timeout: float = 10.0) -> str:
@@ -105,6 +119,9 @@ async def run_secret_command(command: str, *, timeout: float, what: str) -> str:
             start_new_session=True,
         )
     except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS or exc.errno == errno.EAGAIN:  # EAGAIN: fork refused
+            reason = exc.strerror or str(exc)
+            raise LocalResourceError(OUT_OF_FDS.format(reason=reason)) from None
         raise SecretError(f"The {what} could not be started: {exc.strerror or exc}.") from None
     try:
         done, _ = await asyncio.wait({capture.finished}, timeout=timeout)

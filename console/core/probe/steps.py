@@ -31,6 +31,7 @@ from console.core.model import (
     Step,
 )
 from console.core.redact import Redactor
+from console.core.secrets import OUT_OF_FDS, RESOURCE_ERRNOS
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +273,10 @@ class Ladder:
 def from_exception(exc: BaseException) -> StageFailure:
     """The text for an exception: the library's own words, never a repr with arguments."""
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        # out of file descriptors here: a local resource problem, never the account's fault
+        reason = exc.strerror or text
+        return StageFailure(OUT_OF_FDS.format(reason=reason), exc=exc, cause=Cause.UNKNOWN)
     if isinstance(exc, ProtocolViolation):
         return StageFailure(text, exc=exc, cause=Cause.PROTOCOL_ERROR)
     if isinstance(exc, socket.gaierror):
