@@ -59,3 +59,29 @@ async def test_a_mixed_provider_account_has_one_provider_per_server() -> None:
     assert f"IMAP: {title}" in report.to_table([account], [result])
     assert knowledge.server_provider(account, result.imap) == "outlook"
     assert knowledge.server_provider(account, result.smtp) == "sendgrid"
+
+
+async def test_a_provider_recognised_from_the_banner_is_carried_not_dropped() -> None:
+    from console.lab.scenario import GMAIL_BAD_CREDENTIALS
+
+    async with Lab() as lab:
+        smtp = await lab.start(
+            SmtpScenario(
+                banner="220 smtp.gmail.com ESMTP a1-20020a17090a - gsmtp",
+                auth_reply=GMAIL_BAD_CREDENTIALS,
+            )
+        )
+        ca = str(lab.ca.ca_file)
+        account = Account(
+            email="someone@unknown-domain.example",
+            smtp=ServerSettings(
+                Protocol.SMTP, "127.0.0.1", smtp.port, Security.TLS, "someone", tls_ca_file=ca
+            ),
+            send_only=True,
+        )
+        secrets = MemorySecrets({"someone@127.0.0.1": "pw"})
+        result = await Runner(Settings(timeout=5), secrets=secrets).check_account(account)
+    assert decide_provider(account, Protocol.SMTP).provider is None
+    assert (result.smtp.provider, result.smtp.provider_rule) == ("gmail", "banner")
+    assert report.account_dict(account, result)["smtp"]["provider"] == "gmail"
+    assert knowledge.server_provider(account, result.smtp) == "gmail"

@@ -173,6 +173,15 @@ class Runner:
             result = await self._check(account, protocol, attempt)
         except Exception as exc:  # one account's surprise must not sink the run (issue 11)
             result = _crashed(account, protocol, exc, attempt)
+        hint = result.facts.get("provider_hint")
+        if (
+            attempt.provider is not None
+            and attempt.provider.provider is None
+            and isinstance(hint, str)
+        ):
+            # nothing in the account file named it; the diagnosis recognised it from the server's
+            # own words (rules.toml [[hint]] / providers.toml greetings) and used it
+            attempt.provider = ProviderDecision(hint, "banner")
         if attempt.provider is not None:  # one provider per server, carried in the result
             result = dataclasses.replace(
                 result, provider=attempt.provider.provider, provider_rule=attempt.provider.rule

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core.diagnosis import Failure, classify, port_security_mismatch
+from console.core.diagnosis.classify import provider_hint
 from console.core.model import (
     Cause,
     CheckResult,
@@ -243,19 +244,23 @@ class Ladder:
         if self._mismatch_evidence(stage, failure):
             return Cause.TLS_MISMATCH
         greeting = self.facts.get("greeting", self.facts.get("banner"))
-        cause: Cause = classify(
-            Failure(
-                protocol=self.protocol,
-                stage=stage,
-                text=self.redact(failure.text),
-                exc=failure.exc,
-                smtp_code=failure.smtp_code,
-                greeting=greeting if isinstance(greeting, str) else None,
-                capabilities=frozenset(self.capability_names),
-                auth=self.settings.auth,
-            ),
-            self.provider,
+        evidence = Failure(
+            protocol=self.protocol,
+            stage=stage,
+            text=self.redact(failure.text),
+            exc=failure.exc,
+            smtp_code=failure.smtp_code,
+            greeting=greeting if isinstance(greeting, str) else None,
+            capabilities=frozenset(self.capability_names),
+            auth=self.settings.auth,
         )
+        if self.provider is None:
+            # the diagnosis recognised the provider from the banner or reply: say so, so the
+            # runner carries that provider in the result instead of dropping it (issue 11)
+            hint = provider_hint(evidence)
+            if hint is not None:
+                self.facts["provider_hint"] = hint
+        cause: Cause = classify(evidence, self.provider)
         return cause
 
     def _mismatch_evidence(self, stage: Stage, failure: StageFailure) -> bool:
