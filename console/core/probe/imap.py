@@ -19,6 +19,7 @@ from console.core.probe.imap_client import (
     tagged_text,
     untagged_text,
 )
+from console.core.probe.numbers import server_count
 from console.core.probe.steps import (
     Ladder,
     ProtocolViolation,
@@ -223,8 +224,12 @@ async def _mailbox(ladder: Ladder, session: ImapSession) -> None:
         for line in lines:
             match = re.match(r"(\d+) EXISTS", line, re.I)
             if match:
-                ladder.facts["messages"] = int(match.group(1))
-                note.detail += f"\n{match.group(1)} messages"
+                count = server_count(match.group(1))
+                if count is None:  # absurd: leave the fact out, the mailbox did open
+                    note.detail += f"\nEXISTS with {len(match.group(1))} digits ignored"
+                    continue
+                ladder.facts["messages"] = count
+                note.detail += f"\n{count} messages"
         if "QUOTA" in {c.upper() for c in session.capabilities}:
             quota = await session.command("GETQUOTAROOT", '"INBOX"', untagged="QUOTA")
             if quota.result == "OK":
@@ -261,9 +266,8 @@ def _record_quota(ladder: Ladder, lines: list[str]) -> str:
             for i in range(0, len(words) - 2, 3):
                 if words[i].upper() != "STORAGE":
                     continue
-                try:
-                    used, limit = int(words[i + 1]), int(words[i + 2])
-                except ValueError:
+                used, limit = server_count(words[i + 1]), server_count(words[i + 2])
+                if used is None or limit is None:  # not numbers, or absurdly long ones
                     continue
                 ladder.facts["quota_used_kb"] = used
                 ladder.facts["quota_limit_kb"] = limit

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from aioimaplib import aioimaplib
 
 from console.core.probe.flow import SocketSession
+from console.core.probe.numbers import server_count
 from console.core.probe.steps import (
     ProtocolViolation,
     ServerClosed,
@@ -116,6 +117,39 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
         self._fail(ServerClosed(text))
 
     # parsing hooks
+
+    def _handle_responses(self, data: bytes, line_handler: Any, current_cmd: Any = None) -> None:
+        """aioimaplib's response loop, iterative: the library recurses once per line, so ~950
+        lines in one read raised RecursionError. Same steps in the same order (pinned by
+        tests/test_imap_numbers.py), plus a bound on literal sizes."""
+        while True:
+            if not data:
+                if self.pending_sync_command is not None:
+                    self.pending_sync_command.flush()
+                if current_cmd is not None and current_cmd.wait_data():
+                    raise aioimaplib.IncompleteRead(current_cmd)
+                return
+            if current_cmd is not None and current_cmd.wait_literal_data():
+                data = current_cmd.append_literal_data(data)
+                if current_cmd.wait_literal_data():
+                    raise aioimaplib.IncompleteRead(current_cmd)
+            line, separator, tail = data.partition(b"\r\n")
+            if not separator:
+                raise aioimaplib.IncompleteRead(current_cmd, data)
+            cmd = line_handler(line, current_cmd)
+            begin_literal = aioimaplib.literal_data_re.match(line)
+            if begin_literal:
+                size = server_count(begin_literal.group("size").decode("ascii"))
+                if size is None or size > MAX_SESSION_BYTES:
+                    raise ProtocolViolation("the server announced an impossibly large literal")
+                if cmd is None:
+                    cmd = aioimaplib.Command("NIL", "unused")
+                cmd.begin_literal_data(size)
+                data, current_cmd = tail, cmd
+            elif cmd is not None and cmd.wait_data():
+                data, current_cmd = tail, cmd
+            else:
+                data, current_cmd = tail, None
 
     def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
         self.transcript.server(_text(line))

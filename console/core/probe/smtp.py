@@ -23,6 +23,7 @@ from aiosmtplib.response import SMTPResponse
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
 from console.core.probe.flow import SocketSession, connect, record_tls, run_ladder
+from console.core.probe.numbers import server_count
 from console.core.probe.steps import Ladder, StageFailure
 from console.core.probe.tls import client_context
 from console.core.redact import REDACTED
@@ -205,8 +206,9 @@ async def _ehlo(ladder: Ladder, session: _SmtpSession, helo: str) -> str:
     session.mechanisms = [m.upper() for m in mechanisms]
     ladder.facts["auth_mechanisms"] = tuple(session.mechanisms)
     for line in lines:
-        if line.upper().startswith("SIZE ") and line[5:].strip().isdigit():
-            ladder.facts["size_limit"] = int(line[5:].strip())
+        size = server_count(line[5:]) if line.upper().startswith("SIZE ") else None
+        if size is not None:  # an absurdly long number is left out
+            ladder.facts["size_limit"] = size
     return render(reply)
 
 
