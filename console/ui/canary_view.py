@@ -11,6 +11,7 @@ from typing import Any
 
 from console.core.canary import CanaryResult, CanaryStatus, Progress
 from console.core.model import Account, Protocol, State
+from console.core.safe_text import visible
 
 PHASE_WORDS = {
     Progress.SENDING: "sending",
@@ -115,18 +116,20 @@ def canary_section(page: Any, account: Account, view: CanaryView, now: datetime)
             for number, step in enumerate(advice.fix, 1):
                 page.item(f"  {number}. ", step)
     if result.message:
-        page.item("  ", result.message)  # may carry the server's words: plain text only
+        page.item("  ", visible(result.message))  # the server's words and folder names
     auth = result.auth_results
     if auth is not None:
         signed = f" (d={auth.dkim_domain}, s={auth.dkim_selector})" if auth.dkim_domain else ""
         page.item(
             ("  receiver: ", "$text-muted"),
-            f"SPF {auth.spf or '-'}, DKIM {auth.dkim or '-'}{signed}, DMARC {auth.dmarc or '-'}",
+            visible(
+                f"SPF {auth.spf or '-'}, DKIM {auth.dkim or '-'}{signed}, DMARC {auth.dmarc or '-'}"
+            ),
         )
     for warning in result.warnings:
-        page.item(("  ! ", "bold $state-conditional"), warning)
+        page.item(("  ! ", "bold $state-conditional"), visible(warning))
     for line in result.evidence:
-        page.item(("  · ", "$text-muted"), (line, "$text-muted"))
+        page.item(("  · ", "$text-muted"), (visible(line), "$text-muted"))
 
 
 def _send_failed(result: CanaryResult) -> bool:
