@@ -209,3 +209,41 @@ def test_credential_and_policy_failures_are_not_retried_automatically(
 ) -> None:
     assert auto_recheck_allowed(_result(cause)) is allowed
     assert auto_recheck_allowed(None) is True
+
+
+async def test_aliases_of_one_server_share_its_per_host_limit() -> None:
+    """`localhost` and `127.0.0.1` name one server: together they get `per_host`, not twice it."""
+    async with Lab(record=False) as lab:
+        smtp = await lab.start(SmtpScenario(password_of=derived_password, delay_ms=20))
+        ca = str(lab.ca.ca_file)
+        secrets = MemorySecrets()
+        accounts = []
+        for i in range(40):
+            user = f"alias{i}@fleet.example"
+            host = ("localhost", "127.0.0.1", "LOCALHOST")[i % 3]
+            s = server(Protocol.SMTP, smtp, user, ca, host)
+            secrets.set(s, derived_password(user))
+            accounts.append(Account(email=user, smtp=s, send_only=True))
+        runner = Runner(Settings(concurrency=100, per_host=3, timeout=10), secrets=secrets)
+        results = await runner.check_accounts(accounts)
+        assert all(r.state is State.CONNECTED for r in results), {r.smtp.cause for r in results}
+        assert smtp.connections_total == 40
+        assert smtp.max_concurrent == 3
+
+
+async def test_names_of_one_provider_share_its_limit_per_protocol() -> None:
+    from console.core.host_limits import HostLimits
+
+    limits = HostLimits(8, resolve_timeout=1)
+
+    def at(host: str, protocol: Protocol = Protocol.SMTP) -> ServerSettings:
+        port = 587 if protocol is Protocol.SMTP else 993
+        return ServerSettings(
+            protocol=protocol, host=host, port=port, security=Security.TLS, username="u"
+        )
+
+    office = await limits.key(at("outlook.office365.com"))
+    assert office == await limits.key(at("smtp.office365.com"))
+    assert office == await limits.key(at("SMTP.Office365.com."))
+    assert office != await limits.key(at("outlook.office365.com", Protocol.IMAP))
+    assert limits.slot(office) is limits.slot(await limits.key(at("smtp.office365.com")))

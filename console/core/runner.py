@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from console.core.fdlimit import capped_pools
+from console.core.host_limits import HostLimits
 from console.core.model import (
     NO_AUTO_RETRY_CAUSES,
     Account,
@@ -127,19 +128,13 @@ class Runner:
         connections, commands = capped_pools(max(1, settings.concurrency))
         self._slots = asyncio.Semaphore(connections)
         self._secret_slots = asyncio.Semaphore(commands)
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        # per_host counts servers (resolved addresses, provider groups), not names
+        self._host_limits = HostLimits(settings.per_host, resolve_timeout=settings.timeout)
         self._open_by_host: dict[str, int] = {}  # connections in flight, by host as written
 
     def _emit(self, event: RunnerEvent) -> None:
         if self._on_event is not None:
             self._on_event(event)
-
-    def _host_slot(self, host: str) -> asyncio.Semaphore:
-        key = host.strip().lower()
-        slot = self._host_slots.get(key)
-        if slot is None:
-            slot = self._host_slots[key] = asyncio.Semaphore(max(1, self.settings.per_host))
-        return slot
 
     async def check_accounts(self, accounts: Iterable[Account]) -> list[AccountResult]:
         """Check every account concurrently; results in the order given."""
@@ -248,11 +243,11 @@ class Runner:
         secret_step = Step(Stage.SECRET, True, _ms_since(started), _secret_source(settings))
 
         provider = attempt.provider.provider if attempt.provider else None
-        async with self._host_slot(settings.host), self._slots:
+        host_key = await self._host_limits.key(settings)
+        async with self._host_limits.slot(host_key), self._slots:
             probe = probe_smtp if protocol is Protocol.SMTP else probe_imap
             deadline = self.check_deadline
             started = time.monotonic()
-            host_key = settings.host.strip().lower()
             others_at_start = self._open_by_host.get(host_key, 0)
             self._open_by_host[host_key] = others_at_start + 1
             try:
