@@ -167,3 +167,25 @@ async def test_no_output_format_shows_a_secret(tmp_path: Path) -> None:
         for _user, payload in echo:
             assert payload not in text
     assert "exit status 1" in outputs["json"]  # the failures are still explained
+
+
+async def test_a_failed_commands_stdout_is_hidden_in_its_stderr() -> None:
+    """A human password (not token-like, not quoted) printed on stdout by a command that then
+    fails, and repeated on stderr in another case: the stdout is known, so it is hidden."""
+    from console.core.model import Protocol, Security, ServerSettings
+    from console.core.secrets import SecretError, fetch_secret
+
+    command = "echo 'Pa55 word'; echo 'vault: PA55 WORD is expired' >&2; exit 1"
+    settings = ServerSettings(
+        protocol=Protocol.IMAP,
+        host="imap.example.test",
+        port=993,
+        security=Security.TLS,
+        username="alice@example.test",
+        password_command=command,
+    )
+    with pytest.raises(SecretError) as caught:
+        await fetch_secret(settings)
+    message = str(caught.value)
+    assert "exit status 1" in message and "is expired" in message
+    assert "pa55 word" not in message.lower()

@@ -172,7 +172,10 @@ def _stderr_hint(capture: _Capture) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()][:_STDERR_LINES]
     if not lines:
         return ". It printed nothing on stderr; run it in a terminal to see what is wrong."
-    shown = visible(untrusted_excerpt(" | ".join(lines)))
+    # whatever it printed on stdout may be the secret it failed to deliver: hide that too
+    printed = bytes(capture.stdout).decode("utf-8", errors="replace").splitlines()[:_STDERR_LINES]
+    known = [line.strip() for line in printed if line.strip()]
+    shown = visible(untrusted_excerpt(" | ".join(lines), *known))
     return f": {shown}. Run it in a terminal to see what is wrong."
 
 
