@@ -195,3 +195,13 @@ async def no_leftovers() -> AsyncIterator[None]:
     assert set(threading.enumerate()) - threads <= {
         t for t in threading.enumerate() if t.name.startswith("asyncio_")
     }
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """With MAILCONSOLE_TEST_GC=1, collect garbage after every test: a leaked socket or
+    transport then raises its ResourceWarning in the test that leaked it, not in whichever test
+    happens to run when the collector next runs (how a leak once failed an unrelated test)."""
+    yield
+    if os.environ.get("MAILCONSOLE_TEST_GC") == "1":
+        gc.collect()
