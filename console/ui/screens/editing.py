@@ -34,6 +34,7 @@ from console.core.providers.discovery import (
     fix_summary,
     suggest_fix,
 )
+from console.core.safe_text import visible
 from console.core.secrets import SecretError, SecretProvider
 from console.ui import detail
 from console.ui.board import Entry
@@ -501,4 +502,4 @@ def _candidate(
 def editor_title(account: Account) -> Content:
     """The line that stays above the form: which account (the footer shows the keys)."""
     name = f"{account.email} · {account.name}" if account.name else account.email
-    return Content.assemble("Editing ", (name, "bold"))
+    return Content.assemble("Editing ", (visible(name, keep_newlines=False), "bold"))
