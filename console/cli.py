@@ -31,7 +31,13 @@ from console.core.providers.discovery import (
 from console.core.providers.names import email_domain
 from console.core.runner import AccountFinished, Runner, RunnerEvent
 from console.core.safe_text import visible
-from console.core.secrets import SecretProvider, delete_password, fetch_secret, store_password
+from console.core.secrets import (
+    SecretProvider,
+    delete_password,
+    fetch_secret,
+    kill_secret_commands,
+    store_password,
+)
 from console.core.store import results_path
 
 EXIT_CANNOT_RUN = 3
@@ -320,7 +326,11 @@ def cmd_tui(session: Session) -> object:
         allowed_hosts=session.allowed_hosts,
         results=results_path(demo=session.demo, folder=session.state_dir),
     )
-    return app.run()
+    outcome = app.run()
+    if app.exit_signal is not None:  # the console quit on SIGTERM/SIGHUP (console/signals.py)
+        signals.note(app.exit_signal)
+        raise KeyboardInterrupt
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -396,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"mailconsole: {visible(str(exc))}\n")
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
+        kill_secret_commands()  # any started while the checks unwound
         return signals.exit_status()
 
 

@@ -117,15 +117,19 @@ async def run_secret_command(command: str, *, timeout: float, what: str) -> str:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env={**os.environ, MARKER: str(os.getpid())},
         )
     except OSError as exc:
         if exc.errno in RESOURCE_ERRNOS or exc.errno == errno.EAGAIN:  # EAGAIN: fork refused
             reason = exc.strerror or str(exc)
             raise LocalResourceError(OUT_OF_FDS.format(reason=reason)) from None
         raise SecretError(f"The {what} could not be started: {exc.strerror or exc}.") from None
+    pid = transport.get_pid()
+    _running.add(pid)
     try:
         done, _ = await asyncio.wait({capture.finished}, timeout=timeout)
     finally:
+        _running.discard(pid)
         # Also on cancellation: nothing the command started may outlive this call.
         if not capture.finished.done():
             _kill_group(transport.get_pid())
@@ -145,6 +149,51 @@ async def run_secret_command(command: str, *, timeout: float, what: str) -> str:
     if code != 0:
         raise SecretError(f"The {what} failed ({_describe_exit(code)}){_stderr_hint(capture)}")
     return _first_line(bytes(capture.stdout), what)
+
+
+_running: set[int] = set()
+"""Process groups of the secret commands running now (each command leads its own session)."""
+
+
+MARKER = "MAILCONSOLE_SECRET_COMMAND_OF"
+"""Set in every secret command's environment (to our pid): its children inherit it, so
+`kill_secret_commands` finds them all, even those whose shell asyncio already killed."""
+
+
+def kill_secret_commands() -> None:
+    """Kill every secret command still running, with everything it started: for SIGTERM/SIGHUP
+    and ctrl+c (console/signals.py), so none outlives mailconsole however the unwinding goes.
+
+    The commands this module knows are killed by process group; on Linux, every process whose
+    environment carries our `MARKER` is found in /proc too: a command still being started when
+    the signal came is not known here yet, and cancelling a half-started one kills only its
+    shell, not what the shell started.
+    """
+    for pid in _running:
+        _kill_group(pid)
+    for pid in _marked_processes():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _marked_processes() -> set[int]:
+    mark = f"{MARKER}={os.getpid()}".encode()
+    found: set[int] = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if mark in environ.split(b"\0"):
+            found.add(int(entry))
+    return found
 
 
 def _kill_group(pid: int | None) -> None:

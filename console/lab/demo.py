@@ -144,11 +144,9 @@ class DemoLab:
         self.plan = plan or load_plan()
         self.secrets = MemorySecrets()
         self.mailstore = Mailstore()
-        self._dir = Path(tempfile.mkdtemp(prefix="mailconsole-demo-"))
-        self.config_path = self._dir / "accounts.toml"
         self.import_rows = demo_rows()
-        self.import_path = self._dir / str(load_spec()["file"])
-        """The demo's 500-row import file (demo_import.toml), written once the lab runs."""
+        self._import_name = str(load_spec()["file"])
+        self._dir: Path | None = None  # made by start(), so an interrupted start removes it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="demo-lab", daemon=True)
         self._lab: Lab | None = None
@@ -171,9 +169,22 @@ class DemoLab:
         assert self._lab is not None, "the demo is not started"
         return self._lab.ca.ca_file
 
+    @property
+    def config_path(self) -> Path:
+        """The demo's account file (in its temp folder, made by start())."""
+        assert self._dir is not None, "the demo is not started"
+        return self._dir / "accounts.toml"
+
+    @property
+    def import_path(self) -> Path:
+        """The demo's 500-row import file (demo_import.toml), written once the lab runs."""
+        assert self._dir is not None, "the demo is not started"
+        return self._dir / self._import_name
+
     def start(self) -> None:
-        self._thread.start()
         try:
+            self._dir = Path(tempfile.mkdtemp(prefix="mailconsole-demo-"))
+            self._thread.start()
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
         except BaseException:
             self.stop()
@@ -188,7 +199,8 @@ class DemoLab:
             self._thread.join(timeout=10)
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     async def _start(self) -> None:
         users: dict[str, dict[str, str]] = {name: {} for name in self.plan.servers}

@@ -6,6 +6,9 @@ console against lab servers with in-memory secrets and never touch the real keyr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,7 +23,12 @@ from textual.screen import Screen
 from console.core.config import ConfigError, LoadedConfig, load_config
 from console.core.model import ServerSettings
 from console.core.runner import Runner
-from console.core.secrets import SecretProvider, fetch_secret, store_password
+from console.core.secrets import (
+    SecretProvider,
+    fetch_secret,
+    kill_secret_commands,
+    store_password,
+)
 from console.core.store import results_path
 from console.ui.cells import Palette
 from console.ui.checks import RunnerFactory
@@ -121,6 +129,8 @@ class MailConsoleApp(App[None]):
                 self._load_error = str(exc)
         found = load_themes(theme_dirs if theme_dirs is not None else default_theme_dirs())
         self.theme_errors = found.errors
+        self.exit_signal: int | None = None
+        """The signal (SIGTERM, SIGHUP) that ended the console, if one did."""
         for theme in found.themes:
             self.register_theme(theme)
         wanted = self._prefs.theme
@@ -202,6 +212,7 @@ class MailConsoleApp(App[None]):
         )
 
     def on_mount(self) -> None:
+        self._handle_signals()
         for error in self.theme_errors:
             self.notify(error, title="Theme file skipped", severity="warning", markup=False)
         keymap = load_keymap(self._keymap_path or default_keymap_path(), binding_ids())
@@ -247,6 +258,19 @@ class MailConsoleApp(App[None]):
             ("Filter syntax (after /)", list(FILTER_HELP)),
         ]
         self.push_screen(HelpScreen(sections))
+
+    def _quit_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP (an SSH drop closes the pty): quit as `q` does, after killing the
+        running secret commands, so that none outlives the console."""
+        self.exit_signal = signum
+        kill_secret_commands()
+        self.call_later(self.action_quit)
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._quit_on_signal, signum)
 
     async def action_quit(self) -> None:
         """Immediately, even with hundreds of checks in flight: they are cancelled, not awaited."""
