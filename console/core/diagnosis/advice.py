@@ -10,10 +10,12 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from console.core.diagnosis import policies
 from console.core.diagnosis.failure import PROVIDER_IDS
 from console.core.model import (
     DEFAULT_PORTS,
@@ -110,8 +112,18 @@ class Knowledge:
 # -- the public face --------------------------------------------------------------------------
 
 
-def advise(cause: Cause | str, protocol: Protocol | str, provider: str | None = None) -> Advice:
-    """Title, explanation, consequences and fix steps (provider-specific first) for a cause."""
+def advise(
+    cause: Cause | str,
+    protocol: Protocol | str,
+    provider: str | None = None,
+    *,
+    today: date | None = None,
+) -> Advice:
+    """Title, explanation, consequences and fix steps (provider-specific first) for a cause.
+
+    The provider's dated policy notes (policies.toml) read as they hold on `today` (default: the
+    local date), so advice changes on the day an announced policy takes effect.
+    """
     data = knowledge()
     cause, protocol = Cause(cause), Protocol(protocol)
     info = data.causes[cause]
@@ -128,6 +140,7 @@ def advise(cause: Cause | str, protocol: Protocol | str, provider: str | None = 
         notes += [entry.common.note, own.note]  # the general note reads first
         steps += [*own.fix, *entry.common.fix]  # the protocol's own steps come first
         links += [*own.links, *entry.common.links]
+    notes += policies.notes(known, cause.value, protocol.value, today or date.today())
     return Advice(
         cause=cause,
         protocol=protocol,
