@@ -123,3 +123,102 @@ def test_the_demo_removes_its_temporary_folders_on_a_signal(tmp_path: Path, sign
             proc.wait()
     assert proc.returncode == 128 + signum, err.decode()[-2000:]
     assert list(temp.iterdir()) == []
+
+
+def _run_tui_in_pty(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    return proc, master
+
+
+def _drain(master: int, stop: list[bool]) -> None:
+    while not stop:
+        try:
+            if not os.read(master, 65536):
+                return
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_the_console_cleans_up_on_a_signal(tmp_path: Path, signum: int, status: int) -> None:
+    """The TUI (on a pseudo-terminal) with checks whose password_command hangs: the signal ends
+    it with the conventional status, and no secret command survives."""
+    import threading
+
+    pids = tmp_path / "pids"
+    config = _config(tmp_path, pids, accounts=2)
+    env = {k: v for k, v in os.environ.items() if k != "MAILCONSOLE_CONFIG"}
+    env["MAILCONSOLE_STATE_DIR"] = str(tmp_path / "state")
+    proc, master = _run_tui_in_pty(["--config", str(config)], env)
+    stop: list[bool] = []
+    reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    reader.start()
+    try:
+        started = _wait_for(pids, 4)
+        proc.send_signal(signum)
+        proc.wait(timeout=20)
+    finally:
+        stop.append(True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == status
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [p for p in started if _alive(p)]
+    assert not survivors, [_state(p) for p in survivors]
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return f"{pid} gone"
+    return f"{pid} " + " ".join(
+        line for line in status.splitlines() if line.startswith(("State", "PPid", "Name"))
+    )
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_the_demo_console_removes_its_folders_on_a_signal(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    import threading
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MAILCONSOLE_CONFIG"}
+    env["TMPDIR"] = str(temp)
+    env["MAILCONSOLE_STATE_DIR"] = str(tmp_path / "state")
+    proc, master = _run_tui_in_pty(["--demo"], env)
+    stop: list[bool] = []
+    threading.Thread(target=_drain, args=(master, stop), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(list(temp.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(temp.iterdir()), "the demo made no temporary folder"
+        time.sleep(2.0)  # the console is up and checking
+        proc.send_signal(signum)
+        proc.wait(timeout=20)
+    finally:
+        stop.append(True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == status
+    assert list(temp.iterdir()) == []
