@@ -103,3 +103,40 @@ def test_running_out_of_descriptors_is_a_local_problem() -> None:
     )
     assert result["cause"] == "unknown", result
     assert "ran out of file descriptors" in str(result["message"]), result
+
+
+def test_no_descriptor_for_the_socket_is_a_local_problem() -> None:
+    """The secret is in memory; the probe's socket() fails with EMFILE: `unknown`, this computer."""
+    result = _run(
+        """
+        import asyncio, json, os, resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+        from console.core.model import Account, ServerSettings, Protocol, Security, Settings
+        from console.core.runner import Runner
+        from console.core.secrets import MemorySecrets
+
+        smtp = ServerSettings(protocol=Protocol.SMTP, host="127.0.0.1", port=1,
+            security=Security.TLS, username="u@x.example")
+        secrets = MemorySecrets({smtp.keyring_key: "pw"})
+
+        async def main():
+            runner = Runner(Settings(concurrency=4, per_host=4, timeout=5), secrets=secrets)
+            account = Account(email="u@x.example", smtp=smtp, send_only=True)
+            await runner.check_accounts([account])  # warm up: resolver threads, imports
+            hog = []
+            try:
+                while True:
+                    hog.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError:
+                pass
+            results = await runner.check_accounts([account])
+            for fd in hog:
+                os.close(fd)
+            r = results[0].smtp
+            print(json.dumps({"cause": str(r.cause), "message": r.message}))
+
+        asyncio.run(main())
+        """
+    )
+    assert result["cause"] == "unknown", result
+    assert "ran out of file descriptors" in str(result["message"]), result
