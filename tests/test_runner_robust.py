@@ -174,9 +174,8 @@ async def test_a_close_before_the_greeting_beside_our_other_connections_is_a_per
             ]
         )
         ca = str(lab.ca.ca_file)
-        account = Account(
+        holder = Account(  # holds an IMAP connection to 127.0.0.1 open (its server is slow)
             email="u@x.example",
-            smtp=_server(Protocol.SMTP, closing_smtp, "u@x.example", ca),
             imap=_server(Protocol.IMAP, slow_imap, "u@x.example", ca),
         )
         alone = Account(
@@ -186,10 +185,13 @@ async def test_a_close_before_the_greeting_beside_our_other_connections_is_a_per
         )
         secrets = MemorySecrets({"u@x.example@127.0.0.1": "pw", "v@x.example@127.0.0.1": "pw"})
         runner = Runner(Settings(timeout=5, per_host=8), secrets=secrets)
-        beside = await runner.check_account(account)
+        holding = asyncio.create_task(runner.check_account(holder))
+        await slow_imap.wait_until(lambda s: s.connections_current >= 1)
+        beside = await runner.check_account(alone)
+        held = await holding
         by_itself = await runner.check_account(alone)
     # the IMAP connection to the same host was open when the SMTP one was closed unanswered
-    assert beside.imap.status is Status.OK
+    assert held.imap.status is Status.OK
     assert beside.smtp.cause is Cause.RATE_LIMITED
     assert "per-IP connection limit" in (beside.smtp.message or "")
     assert "Lower per_host" in (beside.smtp.message or "")

@@ -130,7 +130,7 @@ class Runner:
         self._secret_slots = asyncio.Semaphore(commands)
         # per_host counts servers (resolved addresses, provider groups), not names
         self._host_limits = HostLimits(settings.per_host, resolve_timeout=settings.timeout)
-        self._open_by_host: dict[str, int] = {}  # connections in flight, by host as written
+        self._open_by_host: dict[str, int] = {}  # connections in flight, by machine (_machine)
 
     def _emit(self, event: RunnerEvent) -> None:
         if self._on_event is not None:
@@ -248,8 +248,9 @@ class Runner:
             probe = probe_smtp if protocol is Protocol.SMTP else probe_imap
             deadline = self.check_deadline
             started = time.monotonic()
-            others_at_start = self._open_by_host.get(host_key, 0)
-            self._open_by_host[host_key] = others_at_start + 1
+            machine = _machine(host_key)
+            others_at_start = self._open_by_host.get(machine, 0)
+            self._open_by_host[machine] = others_at_start + 1
             try:
                 async with asyncio.timeout(deadline):
                     result = await probe(
@@ -271,10 +272,10 @@ class Runner:
                 result_steps = (config_step, secret_step, step)
                 return _failed_early(protocol, stage, Cause.TIMEOUT, message, result_steps)
             finally:
-                others = max(others_at_start, self._open_by_host[host_key] - 1)
-                self._open_by_host[host_key] -= 1
-                if not self._open_by_host[host_key]:
-                    del self._open_by_host[host_key]
+                others = max(others_at_start, self._open_by_host[machine] - 1)
+                self._open_by_host[machine] -= 1
+                if not self._open_by_host[machine]:
+                    del self._open_by_host[machine]
         if others and _closed_before_greeting(result):
             result = _per_ip_limit(result, settings.host, others, self.settings.per_host)
         steps = (config_step, secret_step, *result.steps)
@@ -290,6 +291,15 @@ class Runner:
             warnings=result.warnings,
             transcript=result.transcript,
         )
+
+
+def _machine(host_key: str) -> str:
+    """The machine behind a per-host limit key (console/core/host_limits.py), all ports and
+    protocols together: a per-IP connection limit counts every connection from us to it."""
+    kind, _, rest = host_key.partition(":")
+    if kind in ("address", "provider"):
+        return f"{kind}:{rest.rpartition(':')[0]}"
+    return host_key
 
 
 _CLOSED = re.compile(r"reset|closed|EOF|connection lost|broken pipe", re.IGNORECASE)
