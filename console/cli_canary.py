@@ -33,7 +33,7 @@ from console.core.canary.holds import HoldStore
 from console.core.diagnosis import advise
 from console.core.model import Account, Protocol, State, Status
 from console.core.providers import resolve_provider
-from console.core.safe_text import csv_cell, json_dumps_safe, one_line, visible
+from console.core.safe_text import csv_cell, one_line, visible
 from console.core.store import Recorder, StoreError, results_path
 from console.core.store.holds import StoredHolds
 
@@ -232,12 +232,7 @@ def to_json(accounts: Sequence[Account], results: Sequence[CanaryResult], starte
         state = state_of(result)
         if state is not None:
             counts[state.value] += 1
-    doc = {
-        "checked_at": started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "accounts": rows,
-        "summary": counts,
-    }
-    return json_dumps_safe(doc, indent=2)
+    return report.json_document(started, rows, counts)
 
 
 CSV_FIELDS = (

@@ -110,6 +110,13 @@ def to_json(
     counts = summary(results)
     if canaries:  # a failed canary moved some accounts from connected to conditional
         counts = {state: sum(1 for row in rows if row["state"] == state) for state in counts}
+    return json_document(checked_at, rows, counts)
+
+
+def json_document(
+    checked_at: datetime, rows: Sequence[Mapping[str, Any]], counts: Mapping[str, int]
+) -> str:
+    """The JSON of a run (DESIGN section 6's shape): time, one object per account, the counts."""
     doc = {
         "checked_at": checked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "accounts": rows,
