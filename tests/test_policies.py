@@ -49,7 +49,7 @@ def test_microsoft365_smtp_advice_changes_when_the_date_passes() -> None:
     assert "at the end of December 2026" in before.explanation
     assert "Since the end of December 2026" in after.explanation
     assert "Since the end" not in before.explanation
-    assert policies.allowed("microsoft365", "smtp", BEFORE_MS_SMTP) is None
+    assert policies.allowed("microsoft365", "smtp", BEFORE_MS_SMTP) == "password"
     assert policies.allowed("microsoft365", "smtp", AFTER_MS_SMTP) == "oauth2"
     assert [p.provider for p in policies.upcoming(BEFORE_MS_SMTP)] == ["microsoft365"]
     assert policies.upcoming(AFTER_MS_SMTP) == ()
@@ -59,7 +59,7 @@ def test_microsoft365_smtp_advice_changes_when_the_date_passes() -> None:
     ("provider", "day", "allowed", "words"),
     [
         ("outlook", date(2024, 9, 15), None, "From 16 September 2024"),
-        ("outlook", date(2024, 9, 16), "oauth2", "Since 16 September 2024"),
+        ("outlook", date(2024, 9, 16), "oauth2", "Since 16 September 2024,"),
         ("google_workspace", date(2024, 9, 29), None, "From 30 September 2024"),
         ("google_workspace", date(2024, 9, 30), "app_password", "Since 30 September 2024"),
         ("gmail", date(2026, 12, 3), "app_password", "Since 30 May 2022"),

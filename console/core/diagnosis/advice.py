@@ -132,7 +132,8 @@ def advise(
     entries = [prov.causes[cause] for prov in chain if cause in prov.causes]
     entries.append(info.entry)
     words = _Words(protocol, chain[0].name if chain else "the provider")
-    notes = [info.explanation]
+    notes = [info.explanation]  # then the dated policy notes (policies.toml), then the rest
+    notes += policies.notes(known, cause.value, protocol.value, today or date.today())
     steps: list[str] = []
     links: list[str] = []
     for entry in entries:
@@ -140,7 +141,6 @@ def advise(
         notes += [entry.common.note, own.note]  # the general note reads first
         steps += [*own.fix, *entry.common.fix]  # the protocol's own steps come first
         links += [*own.links, *entry.common.links]
-    notes += policies.notes(known, cause.value, protocol.value, today or date.today())
     return Advice(
         cause=cause,
         protocol=protocol,
