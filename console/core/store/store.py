@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -111,7 +112,7 @@ class ResultsStore:
         try:
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db, path)  # checks the file is ours before anything is written
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
         except StoreError:
             db.close()
@@ -588,3 +589,20 @@ def _base_state(check: StoredCheck) -> State:
         return State.DISCONNECTED
     imap = check.imap.status if check.imap else Status.MISSING
     return account_state(check.smtp.status, imap)
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (once: the mode is kept in the file). The switch needs the file to
+    itself and SQLite answers "database is locked" at once, without its busy handler, while
+    another process has it open in the old mode (two processes opening a new store together):
+    retried for up to BUSY_TIMEOUT_S."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
