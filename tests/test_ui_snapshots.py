@@ -223,6 +223,9 @@ def prepare(theme: str, highlight: str = "bob@acme.example"):  # type: ignore[no
             screen.board.set_result(result)
         screen.rebuild()
         await show(app, pilot, highlight)  # type: ignore[arg-type]
+        # the pane scrolls to its top when it changes account: let that finish before the capture
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
     return run_before
 
