@@ -160,21 +160,3 @@ class CheckScheduler:
             exclusive=True,
             exit_on_error=False,
         )
-
-    def test_settings(
-        self, account: Account, protocol: Protocol, secrets: SecretProvider
-    ) -> Worker[CheckResult]:
-        """One protocol of an account that is not saved yet; its own runner, no table events."""
-        runner = self._factory(self._runner.settings, secrets=secrets, on_event=None)
-
-        async def job() -> CheckResult:
-            return await runner.check_protocol(account, protocol)
-
-        return self._node.run_worker(
-            job,
-            name=account.email,
-            group=FORM_GROUP,
-            description=f"test unsaved {protocol.value} settings of {account.email}",
-            exclusive=True,
-            exit_on_error=False,
-        )
