@@ -17,7 +17,7 @@ from console.core.config import (
     load_config,
 )
 from console.core.config_validate import MAX_EMAIL, MAX_NAME, MAX_TAG
-from console.core.model import Cause
+from console.core.model import Cause, Protocol
 
 
 def _account(host: str = "imap.acme.example", **extra: str) -> str:
@@ -137,3 +137,22 @@ def test_emails_with_control_or_bidi_characters_are_refused(tmp_path: Path) -> N
     loaded = load_config(path)
     assert loaded.accounts == ()
     assert len([i for i in loaded.issues if i.field == "email"]) == 2
+
+
+def test_unknown_keys_are_named_with_a_suggestion_and_fail_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(
+        "[settings]\ntimout = 5\n"
+        '[[account]]\nemail = "ana@acme.example"\nnote = "client: Fern"\n'
+        '[account.smtp]\nhost = "smtp.acme.example"\nport = 465\n'
+        '[account.imap]\nhost = "imap.acme.example"\nport = 993\n'
+        'pasword_command = "pass show ana"\n'
+    )
+    loaded = load_config(path)
+    messages = [i.message for i in loaded.issues]
+    assert any("[settings]" in m and "did you mean timeout?" in m for m in messages)
+    assert any('"note"' in m and "kept, not used" in m for m in messages)
+    assert any("[account.imap]" in m and "did you mean password_command?" in m for m in messages)
+    (account,) = loaded.accounts
+    assert account.issues_for(Protocol.IMAP) == ()  # a warning: the check still runs
+    assert load_config(Path(__file__).parents[1] / "accounts.example.toml").issues == ()

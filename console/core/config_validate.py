@@ -6,6 +6,7 @@ usable, so one bad account never hides the other 300.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import json
@@ -93,6 +94,7 @@ def validate(
         report("account", "must be a list of [[account]] tables")
     if not isinstance(entries, list):
         entries = []
+    _unknown_keys(raw, issues)
     seen: dict[str, int] = {}
     for n, entry in enumerate(entries, start=1):
         account = _account(n, entry, seen, issues, base_dir)
@@ -464,3 +466,74 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+SETTINGS_KEYS = frozenset(
+    {
+        "concurrency",
+        "per_host",
+        "timeout",
+        "recheck_minutes",
+        "check_deadline",
+        "canary_hold_minutes",
+        "history_days",
+        "flap_changes",
+        "flap_window_hours",
+        "oauth2_client_id",
+        "oauth2_tenant",
+    }
+)
+ACCOUNT_KEYS = frozenset(
+    {
+        "email",
+        "name",
+        "tags",
+        "provider",
+        "reply_address",
+        "send_only",
+        "smtp",
+        "imap",
+        "canary_hold_minutes",
+        "oauth2_client_id",
+        "oauth2_tenant",
+    }
+)
+SERVER_KEYS = frozenset(
+    {
+        "host",
+        "port",
+        "security",
+        "username",
+        "password_command",
+        "auth",
+        "oauth2_token_command",
+        "tls_ca_file",
+        "mailbox",
+    }
+)
+"""The keys mailconsole reads (accounts.example.toml documents each). Others are kept when the
+file is written back, and named once as a warning: a misspelled `pasword_command` would otherwise
+be ignored without a word. Warnings never fail a check (they name no protocol field)."""
+
+
+def _unknown_keys(raw: Mapping[str, Any], issues: list[ConfigIssue]) -> None:
+    def check(table: object, known: frozenset[str], where: str) -> None:
+        if not isinstance(table, dict):
+            return
+        for key in table:
+            if key in known or is_secret_key(key):  # secrets have their own message
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else " (kept, not used by mailconsole)"
+            issues.append(ConfigIssue(f"{where} has an unknown key {_show(key)}{hint}"))
+
+    check(raw, frozenset({"settings", "account", "accounts"}), "the file")
+    check(raw.get("settings"), SETTINGS_KEYS, "[settings]")
+    entries = raw.get("account")
+    for n, entry in enumerate(entries if isinstance(entries, list) else [], start=1):
+        if not isinstance(entry, dict):
+            continue
+        who = entry.get("email") if isinstance(entry.get("email"), str) else f"account #{n}"
+        check(entry, ACCOUNT_KEYS, f"[[account]] {_show(who)}")
+        for protocol in ("smtp", "imap"):
+            check(entry.get(protocol), SERVER_KEYS, f"[account.{protocol}] of {_show(who)}")
