@@ -21,16 +21,9 @@ class ImapForm:
     port: str = ""
     security: str = ""
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # out of every log and traceback
     mailbox: str = "INBOX"
     reply_address: str = ""
-
-    def __repr__(self) -> str:  # keep the password out of any log or traceback
-        return (
-            f"ImapForm(host={self.host!r}, port={self.port!r}, security={self.security!r}, "
-            f"username={self.username!r}, password={'***' if self.password else ''!r}, "
-            f"mailbox={self.mailbox!r}, reply_address={self.reply_address!r})"
-        )
 
 
 @dataclass(frozen=True)
@@ -41,13 +34,7 @@ class SmtpForm:
     port: str = ""
     security: str = ""
     username: str = ""
-    password: str = ""
-
-    def __repr__(self) -> str:  # keep the password out of any log or traceback
-        return (
-            f"SmtpForm(host={self.host!r}, port={self.port!r}, security={self.security!r}, "
-            f"username={self.username!r}, password={'***' if self.password else ''!r})"
-        )
+    password: str = field(default="", repr=False)  # out of every log and traceback
 
 
 def smtp_form_from_account(account: Account) -> SmtpForm:
