@@ -48,6 +48,15 @@ def on_screen(app: MailConsoleApp, widget: Widget) -> bool:
     return bool(region.height) and pane.contains_region(region)
 
 
+def form_app(path: Path, tmp_path: Path) -> tuple[MailConsoleApp, MemorySecrets]:
+    """The console on `path` with an empty in-memory keyring, no start-up checks."""
+    secrets = MemorySecrets({})
+    app = MailConsoleApp(
+        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
+    )
+    return app, secrets
+
+
 async def test_smtp_is_edited_tested_and_saved_like_imap(lab: Lab, tmp_path: Path) -> None:
     path, smtp_port, _imap_port = await smtp_on_wrong_port(lab, tmp_path)
     before = path.read_text()
@@ -86,10 +95,7 @@ async def test_a_typed_smtp_password_goes_to_the_keyring_not_the_file(
 ) -> None:
     path, _smtp_port, _ = await smtp_on_wrong_port(lab, tmp_path)
     before = path.read_bytes()
-    secrets = MemorySecrets({})
-    app = MailConsoleApp(
-        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
-    )
+    app, secrets = form_app(path, tmp_path)
     async with app.run_test(size=(120, 50)) as pilot:
         screen = main_screen(app)
         await highlight(app, pilot, "alice@acme.example")
@@ -269,10 +275,7 @@ async def test_a_username_with_spaces_is_warned_about_before_saving(
 ) -> None:
     path, _, _ = await smtp_on_wrong_port(lab, tmp_path)
     before = path.read_bytes()
-    secrets = MemorySecrets({})
-    app = MailConsoleApp(
-        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
-    )
+    app, _secrets = form_app(path, tmp_path)
     async with app.run_test(size=(120, 50)) as pilot:
         screen = main_screen(app)
         await highlight(app, pilot, "alice@acme.example")
@@ -294,10 +297,7 @@ async def test_a_username_with_spaces_is_warned_about_before_saving(
 
 async def test_a_provider_preset_fills_both_servers(lab: Lab, tmp_path: Path) -> None:
     path, _, _ = await smtp_on_wrong_port(lab, tmp_path)
-    secrets = MemorySecrets({})
-    app = MailConsoleApp(
-        path, secrets=secrets, store_secret=secrets.set, check_on_start=False, state_dir=tmp_path
-    )
+    app, _secrets = form_app(path, tmp_path)
     async with app.run_test(size=(120, 50)) as pilot:
         screen = main_screen(app)
         await highlight(app, pilot, "alice@acme.example")
