@@ -133,7 +133,13 @@ IMAP_HOSTILE = [
 async def test_imap_hostile_server(
     ca: LabCA, action: str, at: str, security: str, stage: str, cause: str
 ) -> None:
-    scenario = ImapScenario(security=Security(security), hostile=Hostile(action=action, at=at))
+    # The probe asks CAPABILITY only when the greeting does not list the capabilities.
+    greeting = "* OK mailconsole lab IMAP ready." if at == "capability" else None
+    scenario = ImapScenario(
+        security=Security(security),
+        hostile=Hostile(action=action, at=at),
+        **({"greeting": greeting} if greeting else {}),
+    )
     async with LabImapServer(scenario, ca=ca) as server:
         settings = imap_settings(server, ca, Security(security))
         result, elapsed = await timed(probe_imap, settings, LAB_PASSWORD)

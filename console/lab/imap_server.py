@@ -282,6 +282,7 @@ class _ImapSession:
         reply = self.sc.scripted_auth(user)
         if reply is None:
             reply = self.sc.login_ok_reply if good else failed
+            reply = reply.replace("{capabilities}", " ".join(self.caps))
         data, accepted, bye = render(tag, reply)
         self.server.credential(self.link, mechanism, user, secret, accepted)
         if accepted:

@@ -126,7 +126,7 @@ class ImapScenario(_Scenario):
     capabilities: tuple[str, ...] = IMAP_CAPABILITIES  # on a TLS connection
     capabilities_plain: tuple[str, ...] | None = None  # before TLS; None: derived (see below)
     strict_8bit: bool = False  # True: 8-bit bytes in atoms/quoted strings are BAD (RFC 3501)
-    login_ok_reply: str = "OK Logged in"
+    login_ok_reply: str = "OK Logged in"  # `{capabilities}` becomes the list, as in the greeting
     auth_failed_reply: str = "NO [AUTHENTICATIONFAILED] Authentication failed."
     logindisabled_reply: str = PRIVACY_REQUIRED
     xoauth2_challenge: str = GMAIL_XOAUTH2_CHALLENGE

@@ -3,12 +3,21 @@
 Credentials never cross an unencrypted connection unless the account says `security = "none"`,
 and never at all when the server announces LOGINDISABLED. The mailbox is opened read-only
 (EXAMINE), so a check never changes flags or "seen" state.
+
+Round trips (docs/round-trips.md): capabilities come from the greeting's `[CAPABILITY ...]` and
+the login answer's when the server sends them (CAPABILITY is asked only when they are missing,
+or stale after STARTTLS); EXAMINE and GETQUOTAROOT go out in one write, each keeping its own
+answer; LOGOUT is written and not waited for. Over implicit TLS that is four turns: the TLS
+handshake, the greeting, AUTHENTICATE, EXAMINE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
+
+from aioimaplib import aioimaplib
 
 from console.core.model import AuthMethod, Cause, CheckResult, Protocol, Security, ServerSettings
 from console.core.model import Stage as S
@@ -24,6 +33,7 @@ from console.core.probe.steps import (
     Ladder,
     ProtocolViolation,
     StageFailure,
+    StepNote,
 )
 from console.core.probe.tls import client_context
 
@@ -80,7 +90,11 @@ async def _ladder(
         session.accept_greeting(preauth)
 
     async with ladder.stage(S.CAPABILITY) as note:
-        caps = await session.capability()
+        if session.capabilities_from(greeting):
+            caps = session.capabilities
+            ladder.transcript.note("capabilities taken from the greeting")
+        else:
+            caps = await session.capability()
         note.detail = " ".join(sorted(caps))
         if not {c.upper() for c in caps} & {"IMAP4REV1", "IMAP4REV2"}:
             raise StageFailure(
@@ -95,17 +109,18 @@ async def _ladder(
 
     if preauth:
         ladder.transcript.note("PREAUTH greeting: already authenticated, no login needed")
+        current = True  # the capabilities already known are the authenticated state's
     elif secret is None:
         ladder.transcript.note("no secret given: stopping before auth")
         await _logout(ladder, session)
         return
     else:
-        await _authenticate(ladder, session, secret)
+        current = await _authenticate(ladder, session, secret)
 
     if after_login is not None:
         await after_login(ladder, session)
     else:
-        await _mailbox(ladder, session)
+        await _mailbox(ladder, session, current)
     await _logout(ladder, session)
 
 
@@ -160,7 +175,8 @@ async def _starttls(ladder: Ladder, session: ImapSession, preauth: bool) -> None
     _record_capabilities(ladder, session)
 
 
-async def _authenticate(ladder: Ladder, session: ImapSession, secret: str) -> None:
+async def _authenticate(ladder: Ladder, session: ImapSession, secret: str) -> bool:
+    """Log in; True when the answer carried the capabilities that hold after login."""
     settings = ladder.settings
     caps = {c.upper() for c in session.capabilities}
     sasl_ir = "SASL-IR" in caps
@@ -195,13 +211,14 @@ async def _authenticate(ladder: Ladder, session: ImapSession, secret: str) -> No
         if response.result != "OK":
             message = _with_alerts(response)
             raise StageFailure(message)
-        session.update_capabilities(response)
+        current = session.update_capabilities(response)
     if not session.encrypted:
         ladder.warn(
             "The server accepted the password over an unencrypted connection "
             '(security = "none"): anyone on the network path can read it. Use TLS.'
         )
     _record_capabilities(ladder, session)
+    return current
 
 
 def _with_alerts(response: object) -> str:
@@ -210,42 +227,87 @@ def _with_alerts(response: object) -> str:
     return "\n".join([*extra, tagged_text(response)])
 
 
-async def _mailbox(ladder: Ladder, session: ImapSession) -> None:
+async def _mailbox(ladder: Ladder, session: ImapSession, current: bool) -> None:
+    """EXAMINE, with GETQUOTAROOT (or, when the login did not list the capabilities, CAPABILITY)
+    in the same write: one turn. Each command keeps its own answer: a refused EXAMINE fails the
+    stage with its own words, a quota the server will not tell only goes unreported."""
     settings = ladder.settings
     async with ladder.stage(S.MAILBOX) as note:
-        if "QUOTA" not in {c.upper() for c in session.capabilities}:
-            await session.capability()  # some servers only list QUOTA after login
-            _record_capabilities(ladder, session)
-        response = await session.command("EXAMINE", encode_mailbox(settings.mailbox))
-        lines = untagged_text(response)
+        quota_known = current and "QUOTA" in _upper(session.capabilities)
+        commands: list[tuple[str, ...]] = [] if current else [("CAPABILITY",)]
+        commands.append(("EXAMINE", encode_mailbox(settings.mailbox)))
+        if quota_known:
+            commands.append(("GETQUOTAROOT", '"INBOX"'))
+        sent = session.send_commands(*commands)
+        if not current:  # some servers only list QUOTA (and drop AUTH=) after login
+            asked = await session.answer(sent.pop(0))
+            if asked.result == "OK":
+                session.update_capabilities(asked)
+                _record_capabilities(ladder, session)
+        started = asyncio.get_running_loop().time()
+        response = await session.answer(sent[0])
         note.detail = tagged_text(response)
         if response.result != "OK":
             raise StageFailure(_with_alerts(response))
-        for line in lines:
-            match = re.match(r"(\d+) EXISTS", line, re.I)
-            if match:
-                count = server_count(match.group(1))
-                if count is None:  # absurd: leave the fact out, the mailbox did open
-                    note.detail += f"\nEXISTS with {len(match.group(1))} digits ignored"
-                    continue
-                ladder.facts["messages"] = count
-                note.detail += f"\n{count} messages"
-        if "QUOTA" in {c.upper() for c in session.capabilities}:
-            quota = await session.command("GETQUOTAROOT", '"INBOX"', untagged="QUOTA")
-            if quota.result == "OK":
-                detail = _record_quota(ladder, untagged_text(quota))
-                if detail:
-                    note.detail += f"\n{detail}"
+        _record_count(ladder, note, untagged_text(response))
+        if "QUOTA" not in _upper(session.capabilities):
+            return
+        took = asyncio.get_running_loop().time() - started
+        if quota_known:
+            detail = await _quota(ladder, session, sent[1], took)
+        else:  # learnt only now: one more turn, for servers that keep their list to themselves
+            detail = await _quota(ladder, session, session.send_commands(QUOTA_ROOT)[0], took)
+        if detail:
+            note.detail += f"\n{detail}"
+
+
+QUOTA_ROOT = ("GETQUOTAROOT", '"INBOX"')
+QUOTA_GRACE_SECONDS = 1.0
+"""How long a quota answer may lag the EXAMINE answer (beyond twice the time EXAMINE took)."""
+
+
+async def _quota(
+    ladder: Ladder, session: ImapSession, command: aioimaplib.Command, took: float
+) -> str:
+    """The quota, or why it is unknown; the mailbox opened, so nothing here fails the stage.
+
+    A server that mishandles the pipelined command (ignores it, answers BAD, closes) costs at
+    most a short, bounded wait: its answer normally arrives with EXAMINE's.
+    """
+    try:
+        async with asyncio.timeout(QUOTA_GRACE_SECONDS + 2 * took):
+            quota = await session.answer(command)
+    except (TimeoutError, ConnectionError, ProtocolViolation, StageFailure) as exc:
+        ladder.transcript.note(f"no quota answer ({exc or type(exc).__name__}); quota unknown")
+        return "quota unknown (no answer to GETQUOTAROOT)"
+    if quota.result != "OK":
+        return f"quota unknown (GETQUOTAROOT: {tagged_text(quota)})"
+    return _record_quota(ladder, untagged_text(quota))
+
+
+def _record_count(ladder: Ladder, note: StepNote, lines: list[str]) -> None:
+    for line in lines:
+        match = re.match(r"(\d+) EXISTS", line, re.I)
+        if match:
+            count = server_count(match.group(1))
+            if count is None:  # absurd: leave the fact out, the mailbox did open
+                note.detail += f"\nEXISTS with {len(match.group(1))} digits ignored"
+                continue
+            ladder.facts["messages"] = count
+            note.detail += f"\n{count} messages"
 
 
 async def _logout(ladder: Ladder, session: ImapSession) -> None:
-    """Say goodbye politely; a server that just closes is fine, the check already passed."""
+    """LOGOUT, written and not waited for: the check already passed, the close is ours."""
     async with ladder.stage(S.LOGOUT) as note:
-        try:
-            response = await session.logout()
-            note.detail = "\n".join([*untagged_text(response), tagged_text(response)])
-        except (ConnectionError, TimeoutError, ProtocolViolation) as exc:
-            note.detail = f"no clean LOGOUT answer ({exc or type(exc).__name__}); closed anyway"
+        if session.logout_nowait():
+            note.detail = "LOGOUT sent; the connection is closed without waiting for the answer"
+        else:
+            note.detail = "the server had already closed the connection"
+
+
+def _upper(names: set[str]) -> set[str]:
+    return {name.upper() for name in names}
 
 
 def _record_capabilities(ladder: Ladder, session: ImapSession) -> None:

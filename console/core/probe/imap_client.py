@@ -16,6 +16,7 @@ import base64
 import logging
 import re
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
@@ -40,6 +41,7 @@ T = TypeVar("T")
 Response = Any  # aioimaplib.Response: namedtuple(result: str, lines: list[bytes])
 
 _LIBRARY_LOGGER = "aioimaplib.aioimaplib"
+_CAPABILITY_CODE = re.compile(r"\[CAPABILITY ([^\]]*)\]", re.I)
 _CREDENTIAL_COMMAND = re.compile(r"\b([A-Za-z0-9]+ (?:LOGIN|AUTHENTICATE)) .*", re.S)
 """A command carrying credentials, in a log message: everything after the verb goes."""
 
@@ -84,6 +86,8 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
         self.greeting: asyncio.Future[bytes] = loop.create_future()
         self.last_bye: str | None = None
         self.received = 0
+        self.pipeline: deque[aioimaplib.Command] = deque()
+        """Commands written together and not yet answered, oldest first (`send_commands`)."""
 
     # transport events
 
@@ -164,6 +168,29 @@ class _ProbeProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
             self._violation(f"the server sent a line that is not IMAP: {_text(line)[:200]}")
             return None
         return super()._handle_line(line, current_cmd)
+
+    def _untagged_response(self, line: bytes) -> Any:
+        """Untagged data belongs to the oldest unanswered pipelined command (servers answer in
+        order); outside a pipeline aioimaplib routes it."""
+        if not self.pipeline:
+            return super()._untagged_response(line)
+        head = self.pipeline[0]
+        head.append_to_resp(line[2:] if line.startswith(b"* ") else line)
+        return head
+
+    def _response_done(self, line: bytes) -> None:
+        """A tagged status completes the pipelined command with that tag, wherever it stands."""
+        if not self.pipeline:
+            super()._response_done(line)
+            return
+        tag, _, status = line.partition(b" ")
+        for command in self.pipeline:
+            if command.tag.encode() == tag:
+                self.pipeline.remove(command)
+                result, _, text = status.partition(b" ")
+                command.close(text, result=result.decode("ascii", "replace").upper())
+                return
+        raise aioimaplib.Abort(f"unexpected tagged response: {_text(line)[:200]}")
 
     def _continuation(self, line: bytes) -> None:
         command = self.pending_sync_command
@@ -254,25 +281,44 @@ class ImapSession(SocketSession):
         self.protocol.state = aioimaplib.AUTH if preauth else aioimaplib.NONAUTH
 
     async def bounded(self, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable` unless the connection fails first; the stage deadline bounds both."""
-        task = asyncio.ensure_future(awaitable)
+        """Await `awaitable` unless the connection fails first; the stage deadline bounds both.
+
+        No task per command: a failure of the connection cancels the waiting task itself, and
+        that cancellation is turned back into the failure here (other cancellations, the stage
+        deadline's included, pass through untouched).
+        """
         failure: asyncio.Future[BaseException] = self.protocol.failure
-        waits: set[asyncio.Future[Any]] = {task, failure}
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
-        if task.done() and not task.cancelled() and task.exception() is None:
-            return task.result()
         if failure.done():
-            exc = failure.result()
-            if isinstance(exc, ServerClosed) and self.protocol.last_bye:
-                # "* BYE <reason>" then close: the reason is the server's answer, verbatim
-                raise StageFailure(self.protocol.last_bye)
-            raise exc
-        return task.result()  # raises the task's own error
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise self._failure_error(failure.result())
+        task = asyncio.current_task()
+        assert task is not None
+        waiting, woken = True, False
+
+        def wake(_: object) -> None:
+            nonlocal woken
+            if waiting:  # scheduled before, run after the wait ended: nothing to wake
+                woken = True
+                task.cancel()
+
+        failure.add_done_callback(wake)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if not woken:
+                raise
+            task.uncancel()
+            raise self._failure_error(failure.result()) from None
+        finally:
+            waiting = False
+            failure.remove_done_callback(wake)
+
+    def _failure_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, ServerClosed) and self.protocol.last_bye:
+            # "* BYE <reason>" then close: the reason is the server's answer, verbatim
+            return StageFailure(self.protocol.last_bye)
+        return exc
 
     async def command(self, name: str, *args: str, untagged: str | None = None) -> Response:
         proto = self.protocol
@@ -280,6 +326,40 @@ class ImapSession(SocketSession):
             name, proto.new_tag(), *args, untagged_resp_name=untagged, loop=self._loop
         )
         return await self.bounded(proto.execute(cmd))
+
+    def send_commands(self, *commands: tuple[str, ...]) -> list[aioimaplib.Command]:
+        """Write several commands in one go (pipelining, RFC 9051 5.5); answers come in order.
+
+        Each `(name, *args)` becomes a command whose response is collected on its own, so each
+        keeps its own result and text; await them with `answer`.
+        """
+        proto = self.protocol
+        if proto.pending_sync_command is not None or proto.pending_async_commands:
+            raise AssertionError("pipelining while aioimaplib waits for a command")
+        sent = [
+            aioimaplib.Command(name, proto.new_tag(), *args, loop=self._loop)
+            for name, *args in commands
+        ]
+        proto.pipeline.extend(sent)
+        lines = [str(command) for command in sent]
+        for line in lines:
+            self.transcript.client(_shown(line))
+        assert proto.transport is not None
+        proto.transport.write("".join(f"{line}\r\n" for line in lines).encode())
+        return sent
+
+    async def answer(self, command: aioimaplib.Command) -> Response:
+        """The response to a command written by `send_commands`."""
+        await self.bounded(command.wait())
+        return command.response
+
+    def capabilities_from(self, text: str) -> bool:
+        """Take the list from a `[CAPABILITY ...]` response code (greeting, login answer)."""
+        match = _CAPABILITY_CODE.search(text)
+        if match is None:
+            return False
+        self.protocol.capabilities = set(match.group(1).split())
+        return True
 
     async def capability(self) -> set[str]:
         """Ask CAPABILITY and remember the answer (aioimaplib's own version can hang)."""
@@ -291,14 +371,15 @@ class ImapSession(SocketSession):
         self.protocol.capabilities = caps
         return caps
 
-    def update_capabilities(self, response: Response) -> None:
-        """Take a new list from a login answer (servers announce more after login)."""
-        match = re.match(r"\[CAPABILITY ([^\]]*)\]", _last_text(response), re.I)
-        if match:
-            self.protocol.capabilities = set(match.group(1).split())
+    def update_capabilities(self, response: Response) -> bool:
+        """Take a new list from a login answer (servers announce more after login); True when
+        the answer carried one (RFC 9051 6.2: a server SHOULD, and most do)."""
+        found = self.capabilities_from(_last_text(response))
         for line in untagged_text(response):
             if line.upper().startswith("CAPABILITY "):
                 self.protocol.capabilities = set(line.split()[1:])
+                found = True
+        return found
 
     async def starttls(self, context: ssl.SSLContext, server_hostname: str) -> Response:
         response = await self.command("STARTTLS")
@@ -331,10 +412,19 @@ class ImapSession(SocketSession):
             self.protocol.state = aioimaplib.AUTH
         return response
 
-    async def logout(self) -> Response:
-        response = await self.command("LOGOUT")
-        self.protocol.state = aioimaplib.LOGOUT
-        return response
+    def logout_nowait(self) -> bool:
+        """Write LOGOUT and do not wait for the answer: the check's result does not depend on
+        it, and the close that follows is ours. False when the connection is already gone."""
+        transport = self.protocol.transport
+        if transport is None or transport.is_closing() or self.protocol.failure.done():
+            return False
+        proto = self.protocol
+        if proto.pending_sync_command is None and not proto.pending_async_commands:
+            self.send_commands(("LOGOUT",))  # an answer that comes before the close is routed
+        else:  # the reply canary left a command unanswered (IDLE after a deadline)
+            proto.send(f"{proto.new_tag()} LOGOUT")
+        proto.state = aioimaplib.LOGOUT
+        return True
 
     async def aclose(self) -> None:
         """Close TLS and raw transports; the socket is really closed when this returns."""

@@ -2,8 +2,13 @@
 
 Built on aiosmtplib's `SMTPProtocol` (reply parsing with line and size limits, STARTTLS with
 the injection defence) over a socket we connected ourselves, so dns, connect, tls and greeting
-are separate, separately timed stages. Credentials are sent only after the server has accepted
-the mechanism with a 334, never over plaintext unless the account says `security = "none"`.
+are separate, separately timed stages. Credentials never cross plaintext unless the account
+says `security = "none"`.
+
+Round trips (docs/round-trips.md): AUTH PLAIN carries its initial response (RFC 4954) when the
+server offered PLAIN, so a login is one turn; a server that refuses the initial response (501,
+or a 334 asking for it again) gets the classic exchange. QUIT is written and not waited for.
+Over implicit TLS that is four turns: the TLS handshake, the banner, EHLO, AUTH.
 """
 
 from __future__ import annotations
@@ -86,6 +91,16 @@ class _SmtpSession(SocketSession):
             raise _refused(self._heard(SMTPResponse(exc.code, exc.message))) from None
         self.tls_transport = self.protocol.transport  # type: ignore[assignment]
         return self._heard(response)
+
+    def quit_nowait(self) -> str:
+        """Write QUIT and do not wait for 221: the result does not depend on it, the close is
+        ours (RFC 5321 4.1.1.10 only asks the server to answer before it closes)."""
+        transport = self.protocol.transport
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
+            return "the server had already closed the connection"
+        self.ladder.transcript.client("QUIT")
+        transport.write(b"QUIT\r\n")
+        return "QUIT sent; the connection is closed without waiting for the answer"
 
     def _heard(self, response: SMTPResponse) -> SMTPResponse:
         for line in render(response).split("\n"):
@@ -185,10 +200,7 @@ async def _ladder(
         ladder.transcript.note("no secret given: stopping before auth")
 
     async with ladder.stage(S.QUIT) as note:
-        try:
-            note.detail = render(await session.command(b"QUIT"))
-        except (ConnectionError, StageFailure) as exc:
-            note.detail = f"no clean QUIT answer ({exc}); closed anyway"
+        note.detail = session.quit_nowait()
 
 
 async def _ehlo(ladder: Ladder, session: _SmtpSession, helo: str) -> str:
@@ -276,17 +288,33 @@ async def _look_after_starttls(ladder: Ladder, session: _SmtpSession) -> None:
     ladder.capability_names = before | {AUTH_AFTER_STARTTLS if offered else NO_AUTH_AFTER_STARTTLS}
 
 
+INITIAL_RESPONSE_REFUSED = (500, 501)
+"""Replies to `AUTH PLAIN <initial response>` that refuse the form, not the credentials
+(a line too long, a syntax the server does not take): the classic exchange follows."""
+
+
 async def _password(
     ladder: Ladder, session: _SmtpSession, mechanism: str, secret: str
 ) -> SMTPResponse:
-    """AUTH <mechanism> without an initial response: credentials follow only a 334."""
+    """AUTH PLAIN with its initial response when offered (one turn); otherwise the mechanism
+    first and the credentials after the server's 334."""
     user = ladder.settings.username
+    if mechanism == "PLAIN":
+        payload = base64.b64encode(f"\0{user}\0{secret}".encode())
+        ladder.add_secret(payload.decode())
+        if mechanism in session.mechanisms:
+            reply = await session.command(
+                b"AUTH", b"PLAIN", payload, shown=f"AUTH PLAIN {REDACTED}"
+            )
+            if reply.code == 334:  # RFC 4954 4: an empty challenge asks for the response
+                return await session.command(payload, shown=REDACTED)
+            if reply.code not in INITIAL_RESPONSE_REFUSED:
+                return reply
+            ladder.transcript.note("the server refused the initial response: AUTH PLAIN, then 334")
     reply = await session.command(b"AUTH", mechanism.encode())
     if reply.code != 334:
         return reply
     if mechanism == "PLAIN":
-        payload = base64.b64encode(f"\0{user}\0{secret}".encode())
-        ladder.add_secret(payload.decode())
         return await session.command(payload, shown=REDACTED)
     if mechanism == "LOGIN":
         encoded_user, encoded_password = auth_login_encode(user, secret)
