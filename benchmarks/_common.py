@@ -25,34 +25,53 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class LabProcess:
-    """`with LabProcess(delay_ms) as lab:` the lab servers in a child process (see lab_process)."""
+    """`with LabProcess(delay_ms) as lab:` the lab servers in a child process (see lab_process).
 
-    def __init__(self, delay_ms: float, *, lifetime: float = 1200.0) -> None:
+    `rtt_ms` puts a latency proxy (latency_proxy.py, a process of its own) in front of every
+    server: `ports` are then the proxy's, and the link costs what a real one does (half a round
+    trip per direction, the connection 1.5). `delay_ms` is the lab's own sleep before each reply,
+    kept for the benchmarks that only need checks that take time (UI responsiveness, import).
+    """
+
+    def __init__(self, delay_ms: float = 0.0, *, rtt_ms: float = 0.0, lifetime: float = 1200.0):
         self.delay_ms = delay_ms
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "lab_process.py"),
-                "--delay-ms",
-                str(delay_ms),
-                "--lifetime",
-                str(lifetime),
-            ],
+        self.rtt_ms = rtt_ms
+        self._proxy: subprocess.Popen[str] | None = None
+        self._proc = self._child(
+            "lab_process.py", "--delay-ms", str(delay_ms), "--lifetime", str(lifetime)
+        )
+        hello = self._hello(self._proc, "the lab process")
+        self.pid: int = hello["pid"]
+        self.ca_file: str = hello["ca_file"]
+        self.lab_ports: dict[str, int] = hello["ports"]
+        self.ports: dict[str, int] = dict(self.lab_ports)
+        if rtt_ms > 0:
+            targets = [f"--target={name}={port}" for name, port in self.lab_ports.items()]
+            self._proxy = self._child(
+                "latency_proxy.py", "--rtt-ms", str(rtt_ms), "--lifetime", str(lifetime), *targets
+            )
+            proxy = self._hello(self._proxy, "the latency proxy")
+            self.proxy_pid: int = proxy["pid"]
+            self.ports = proxy["ports"]
+
+    def _child(self, script: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(HERE / script), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        line = self._proc.stdout.readline()
+
+    def _hello(self, proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         if not line:
             self.close()
-            raise RuntimeError("the lab process did not start")
-        hello = json.loads(line)
-        self.pid: int = hello["pid"]
-        self.ca_file: str = hello["ca_file"]
-        self.ports: dict[str, int] = hello["ports"]
+            raise RuntimeError(f"{what} did not start")
+        hello: dict[str, Any] = json.loads(line)
+        return hello
 
     def __enter__(self) -> LabProcess:
         return self
@@ -69,21 +88,24 @@ class LabProcess:
         return result
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the lab process has used so far."""
+        """User + system CPU time the lab process has used so far (the proxy not counted)."""
         return process_cpu_seconds(self.pid)
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.write("stop\n")
-                self._proc.stdin.close()
-                self._proc.wait(timeout=15)
-            except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        for proc in (self._proxy, self._proc):
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write("stop\n")
+                    proc.stdin.close()
+                    proc.wait(timeout=15)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -97,7 +119,7 @@ def email(i: int) -> str:
 
 
 def make_accounts(
-    n: int, lab: LabProcess | LabThread, *, security: Security = Security.TLS
+    n: int, lab: LabProcess, *, security: Security = Security.TLS
 ) -> tuple[list[Account], MemorySecrets]:
     """`n` accounts on the lab's servers, each with its own login, and their passwords."""
     suffix = "" if security is Security.TLS else "_starttls"
@@ -148,7 +170,7 @@ class Timed:
 class Meter:
     """`with Meter(lab) as m:` wall, own CPU and the lab's CPU over a block."""
 
-    def __init__(self, lab: LabProcess | LabThread | None = None) -> None:
+    def __init__(self, lab: LabProcess | None = None) -> None:
         self.lab = lab
 
     def __enter__(self) -> Meter:
@@ -197,61 +219,6 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
-
-
-class LabThread:
-    """The same servers in a thread of this process (own loop, shared GIL): for comparison only."""
-
-    def __init__(self, delay_ms: float) -> None:
-        import asyncio
-        import threading
-
-        from lab_process import SERVERS, _scenarios, _stats
-
-        from console.lab import Lab
-
-        self.delay_ms = delay_ms
-        self.pid = os.getpid()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._lab = Lab(record=False, idle_timeout=60.0)
-        self._stats_of = _stats
-
-        async def start() -> dict[str, Any]:
-            scenarios = _scenarios(delay_ms)
-            started = await self._lab.start_all(scenarios.values())
-            return dict(zip(SERVERS, started, strict=True))
-
-        self._servers = asyncio.run_coroutine_threadsafe(start(), self._loop).result(30)
-        self.ports = {name: srv.port for name, srv in self._servers.items()}
-        self.ca_file = str(self._lab.ca.ca_file)
-
-    def __enter__(self) -> LabThread:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        import asyncio
-
-        async def read() -> dict[str, dict[str, int]]:
-            return self._stats_of(self._servers)
-
-        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(10)
-
-    def cpu_seconds(self) -> float:
-        return 0.0  # shares this process: its CPU is in the client's column
-
-    def close(self) -> None:
-        import asyncio
-
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._lab.stop(), self._loop).result(15)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(15)
-        self._loop.close()
 
 
 def write_account_file(

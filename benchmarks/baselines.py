@@ -1,11 +1,15 @@
-"""The three baselines the engine is measured against, each doing the engine's exact conversation.
+"""The baselines the engine is measured against: what a user would write instead.
 
-Same wire steps as `probe_imap`/`probe_smtp` against the lab (so the comparison is about the
-implementation, not about protocol choices; round_trips.py is about those):
+A user's first fleet-check script, with the standard library (and the same steps on raw asyncio
+streams, the fastest a Python client can be with no mail library at all):
 
-    IMAP  connect, TLS, greeting, CAPABILITY, AUTHENTICATE PLAIN <SASL-IR>, EXAMINE "INBOX",
-          GETQUOTAROOT "INBOX", LOGOUT
-    SMTP  connect, TLS, greeting, EHLO, AUTH PLAIN, (334) credentials, QUIT
+    IMAP  connect, TLS, greeting, CAPABILITY, LOGIN, SELECT "INBOX", LOGOUT
+    SMTP  connect, TLS, greeting, EHLO, AUTH PLAIN <initial response>, QUIT
+
+imaplib asks CAPABILITY on connect and waits for LOGOUT's answer; smtplib's `login` sends AUTH
+PLAIN with its initial response and `quit` waits for 221. The engine does more per account (the
+quota, the TLS and certificate facts, a diagnosis of every failure) in fewer turns
+(docs/round-trips.md).
 
 Every baseline verifies the lab's certificate with one shared SSL context and checks each reply.
 `Job` is one connection (one protocol of one account), the unit the engine's `concurrency` counts.
@@ -58,14 +62,8 @@ def stdlib_imap(job: Job, context: ssl.SSLContext) -> bool:
     s = job.settings
     imap = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=context, timeout=TIMEOUT)  # + CAPABILITY
     try:
-        typ, _ = imap._simple_command("AUTHENTICATE", "PLAIN", _plain(s.username, job.password))
-        if typ != "OK":
-            return False
-        imap.state = "AUTH"  # imaplib only knows it logged in through its own login methods
-        typ, _ = imap.select('"INBOX"', readonly=True)  # EXAMINE
-        if typ != "OK":
-            return False
-        typ, _ = imap.getquotaroot('"INBOX"')
+        imap.login(s.username, job.password)
+        typ, _ = imap.select("INBOX")
         return typ == "OK"
     finally:
         imap.logout()
@@ -77,8 +75,7 @@ def stdlib_smtp(job: Job, context: ssl.SSLContext) -> bool:
         s.host, s.port, local_hostname=f"[{s.host}]", context=context, timeout=TIMEOUT
     ) as smtp:
         smtp.ehlo()
-        smtp.user, smtp.password = s.username, job.password
-        code, _ = smtp.auth("PLAIN", smtp.auth_plain, initial_response_ok=False)
+        code, _ = smtp.login(s.username, job.password)  # AUTH PLAIN <initial response>
         return code == 235  # smtplib raises on anything else; QUIT on leaving the block
 
 
@@ -135,18 +132,19 @@ async def raw_imap(job: Job, context: ssl.SSLContext) -> bool:
     try:
         if not (await reader.readline()).startswith(b"* OK"):
             return False
-        await _imap_command(reader, writer, "a1", "CAPABILITY")
-        await _imap_command(
-            reader, writer, "a2", f"AUTHENTICATE PLAIN {_plain(s.username, job.password)}"
-        )
-        await _imap_command(reader, writer, "a3", 'EXAMINE "INBOX"')
-        await _imap_command(reader, writer, "a4", 'GETQUOTAROOT "INBOX"')
-        await _imap_command(reader, writer, "a5", "LOGOUT")
+        login = f"LOGIN {_quoted(s.username)} {_quoted(job.password)}"
+        for tag, command in (("a1", "CAPABILITY"), ("a2", login), ("a3", 'SELECT "INBOX"')):
+            await _imap_command(reader, writer, tag, command)
+        await _imap_command(reader, writer, "a4", "LOGOUT")
         return True
     finally:
         writer.close()
         with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _smtp_reply(reader: asyncio.StreamReader) -> int:
@@ -176,8 +174,7 @@ async def raw_smtp(job: Job, context: ssl.SSLContext) -> bool:
         if await _smtp_reply(reader) != 220:
             return False
         await _smtp_command(reader, writer, f"EHLO [{s.host}]", 250)
-        await _smtp_command(reader, writer, "AUTH PLAIN", 334)
-        await _smtp_command(reader, writer, _plain(s.username, job.password), 235)
+        await _smtp_command(reader, writer, f"AUTH PLAIN {_plain(s.username, job.password)}", 235)
         await _smtp_command(reader, writer, "QUIT", 221)
         return True
     finally:

@@ -26,9 +26,11 @@ SERVERS = ("imap", "imap_starttls", "smtp", "smtp_starttls")
 
 def _scenarios(delay_ms: float) -> dict[str, ImapScenario | SmtpScenario]:
     common: dict[str, Any] = {"users": {}, "password_of": derived_password, "delay_ms": delay_ms}
+    # like Dovecot: the login answer lists the capabilities (so the probe need not ask again)
+    imap: dict[str, Any] = {**common, "login_ok_reply": "OK [CAPABILITY {capabilities}] Logged in"}
     return {
-        "imap": ImapScenario(name="imap", security=Security.TLS, **common),
-        "imap_starttls": ImapScenario(name="imap_starttls", security=Security.STARTTLS, **common),
+        "imap": ImapScenario(name="imap", security=Security.TLS, **imap),
+        "imap_starttls": ImapScenario(name="imap_starttls", security=Security.STARTTLS, **imap),
         "smtp": SmtpScenario(name="smtp", security=Security.TLS, **common),
         "smtp_starttls": SmtpScenario(name="smtp_starttls", security=Security.STARTTLS, **common),
     }

@@ -1,16 +1,18 @@
-"""Fleet-check throughput: the engine against three baselines, over the lab with per-response delay.
+"""Fleet-check throughput: the engine against what a user would write, over a modelled link.
 
-For each delay the lab runs in its own process (own interpreter, loop and GIL; `--lab thread`
-puts it in a thread of this process instead, for comparison). N accounts are checked, each the
-full IMAP and SMTP ladder over implicit TLS, by: the engine (`Runner`), a raw asyncio client (no
-mail library), the same stdlib imaplib/smtplib code in a ThreadPoolExecutor, and (small N only)
-that code run sequentially. Engine and raw keep `--concurrency` connections in flight (a "check"
-is one connection: the runner's unit); the thread pool has `--threads` workers. The lab is one
-host, so the engine runs with per_host = concurrency (a real fleet spreads over many hosts;
-`--per-host 8`, the default setting, shows a fleet on a single provider's host).
+For each round-trip time the lab runs in its own process (own interpreter, loop and GIL) behind
+a latency proxy in another (latency_proxy.py: half a round trip per direction for every chunk,
+1.5 for the connection), so pipelined commands and TLS handshakes cost what a link charges. N
+accounts are checked, each IMAP and SMTP over implicit TLS, by: the engine (`Runner`), a raw
+asyncio client (no mail library), a user's stdlib imaplib/smtplib script in a ThreadPoolExecutor,
+and (small N only) that script run sequentially; the baselines do the steps in baselines.py.
+Engine and raw keep `--concurrency` connections in flight (a "check" is one connection: the
+runner's unit); the thread pool has `--threads` workers. The lab is one host, so the engine runs
+with per_host = concurrency (a real fleet spreads over many hosts; `--per-host 8`, the default
+setting, shows a fleet on a single provider's host).
 
-    python benchmarks/throughput.py            # N = 200 and 1,000; delays 0, 20, 50, 100 ms
-    python benchmarks/throughput.py --quick    # N = 100; delays 0 and 50 ms
+    python benchmarks/throughput.py            # N = 200 and 1,000; RTT 0, 20, 50, 100 ms
+    python benchmarks/throughput.py --quick    # N = 100; RTT 0 and 50 ms
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import keyring
 import keyring.backend
-from _common import LabProcess, LabThread, Meter, Timed, machine, make_accounts, table
+from _common import LabProcess, Meter, Timed, machine, make_accounts, table
 from baselines import jobs_of, run_raw, run_sequential, run_threads
 
 from console.core.model import Account, Settings, State
@@ -37,8 +39,8 @@ from console.core.runner import AccountFinished, Runner, RunnerEvent
 from console.core.secrets import KEYRING_SERVICE, SecretProvider, fetch_secret
 from console.lab import derived_password
 
-Lab = LabProcess | LabThread
-VARIANT_DELAYS = (0.0, 50.0)
+Lab = LabProcess
+VARIANT_RTTS = (0.0, 50.0)
 """Where the engine is also run with its real secret sources (password_command, keyring)."""
 
 
@@ -149,7 +151,7 @@ def clients(
                 lambda c=c: asyncio.run(engine_check(accounts, secrets, c, args.per_host or c)),
             )
         )
-        if delay in VARIANT_DELAYS and "variants" in args.only:
+        if delay in VARIANT_RTTS and "variants" in args.only:
             commanded = with_password_command(accounts)
             out.append(
                 (
@@ -187,7 +189,7 @@ def clients(
 
 def run_delay(delay: float, sizes: list[int], args: argparse.Namespace) -> list[list[str]]:
     rows: list[list[str]] = []
-    with (LabThread if args.lab == "thread" else LabProcess)(delay) as lab:
+    with LabProcess(rtt_ms=delay) as lab:
         # warm-up: the cached SSL context, imports, the lab's certificates
         accounts, secrets = make_accounts(4, lab)
         asyncio.run(engine_check(accounts, secrets, 4, 4))
@@ -196,7 +198,7 @@ def run_delay(delay: float, sizes: list[int], args: argparse.Namespace) -> list[
             for kind, label, run in clients(lab, n, delay, args):
                 r = measure(label, lab, n, run)
                 done.append((kind, r))
-                print(f"  {delay:g} ms, N={n}: {label}: {r.rate:.1f} accounts/s", flush=True)
+                print(f"  RTT {delay:g} ms, N={n}: {label}: {r.rate:.1f} accounts/s", flush=True)
             raw = {t.name.split("c=")[1]: t for k, t in done if k == "raw"}
             threads = next((t for k, t in done if k == "threads"), None)
             for kind, r in done:
@@ -236,7 +238,7 @@ def row(delay: float, r: Timed, ratios: str) -> list[str]:
 
 def profile_engine(delay: float, n: int, concurrency: int, top: int) -> None:
     """cProfile one engine run, CPU time (the lab's own CPU is in the other process)."""
-    with LabProcess(delay) as lab:
+    with LabProcess(rtt_ms=delay) as lab:
         accounts, secrets = make_accounts(4, lab)
         asyncio.run(engine_check(accounts, secrets, concurrency, concurrency))
         accounts, secrets = make_accounts(n, lab)
@@ -259,9 +261,9 @@ def _ints(text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 100, delays 0 and 50 ms")
+    parser.add_argument("--quick", action="store_true", help="N = 100, RTT 0 and 50 ms")
     parser.add_argument("--sizes", type=_ints, help="numbers of accounts (default 200,1000)")
-    parser.add_argument("--delays", type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--rtts", type=lambda s: [float(x) for x in s.split(",")], help="ms")
     parser.add_argument("--concurrency", type=_ints, default=[32], help="engine and raw")
     parser.add_argument("--threads", type=_ints, default=[32], help="thread pool workers")
     parser.add_argument("--per-host", type=int, help="the engine's per_host (= concurrency)")
@@ -272,21 +274,20 @@ def main() -> None:
         help="besides the engine: raw, threads, seq, variants (secrets from password_command "
         "and keyring, at 0 and 50 ms)",
     )
-    parser.add_argument("--lab", choices=("process", "thread"), default="process")
     parser.add_argument("--profile", action="store_true", help="cProfile the engine instead")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     args.only = set(args.only.split(","))
     sizes = args.sizes or ([100] if args.quick else [200, 1000])
-    delays = args.delays or ([0.0, 50.0] if args.quick else [0.0, 20.0, 50.0, 100.0])
+    delays = args.rtts or ([0.0, 50.0] if args.quick else [0.0, 20.0, 50.0, 100.0])
     if args.seq_n is None:
         args.seq_n = 10 if args.quick else 20
     if args.profile:
         profile_engine(delays[0], sizes[0], args.concurrency[0], args.top)
         return
-    print(f"# throughput, {machine()}; lab in a {args.lab}")
+    print(f"# throughput, {machine()}; lab and latency proxy in processes of their own")
     headers = [
-        "delay ms",
+        "RTT ms",
         "N",
         "client",
         "accounts/s",

@@ -11,18 +11,21 @@ SMTP, say). A name that does not resolve keeps a limit of its own: the probe rep
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from console.core.model import ServerSettings
 from console.core.providers.detection import provider_for_host
+from console.core.resolver import Resolve, resolve_once
 
 
 class HostLimits:
     """One semaphore per server; `await limits.key(settings)` then `limits.slot(key)`."""
 
-    def __init__(self, per_host: int, *, resolve_timeout: float) -> None:
+    def __init__(
+        self, per_host: int, *, resolve_timeout: float, resolve: Resolve = resolve_once
+    ) -> None:
         self._per_host = max(1, per_host)
         self._timeout = resolve_timeout
+        self._resolve = resolve  # the runner's Resolver: the probe's DNS stage reuses the answer
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._by_address: dict[tuple[str, int], str] = {}  # (address, port) -> its group
 
@@ -53,10 +56,9 @@ class HostLimits:
         return slot
 
     async def _addresses(self, name: str, port: int) -> list[str]:
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._timeout):
-                infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+                infos = await self._resolve(name, port)
         except (OSError, TimeoutError, UnicodeError):
             return []
         return list(dict.fromkeys(str(info[4][0]) for info in infos))

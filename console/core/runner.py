@@ -37,6 +37,7 @@ from console.core.model import (
 from console.core.probe import probe_imap, probe_smtp
 from console.core.providers import ProviderDecision, decide_provider
 from console.core.redact import redact
+from console.core.resolver import Resolver
 from console.core.secrets import (
     LocalResourceError,
     SecretError,
@@ -117,6 +118,7 @@ class Runner:
         on_event: EventSink | None = None,
         local_addr: str | None = None,
         allowed_hosts: frozenset[str] | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         """`allowed_hosts`, when given, is the only set of hosts contacted (the demo: loopback)."""
         self.settings = settings
@@ -129,7 +131,11 @@ class Runner:
         self._slots = asyncio.Semaphore(connections)
         self._secret_slots = asyncio.Semaphore(commands)
         # per_host counts servers (resolved addresses, provider groups), not names
-        self._host_limits = HostLimits(settings.per_host, resolve_timeout=settings.timeout)
+        # one lookup per host name, shared by every check of a run (console/core/resolver.py)
+        self._resolver = resolver or Resolver()
+        self._host_limits = HostLimits(
+            settings.per_host, resolve_timeout=settings.timeout, resolve=self._resolver
+        )
         self._open_by_host: dict[str, int] = {}  # connections in flight, by machine (_machine)
 
     def _emit(self, event: RunnerEvent) -> None:
@@ -260,6 +266,7 @@ class Runner:
                         provider=provider,
                         on_stage=on_stage,
                         local_addr=self._local_addr,
+                        resolve=self._resolver,
                     )
             except TimeoutError:
                 stage = attempt.stage or Stage.CONNECT

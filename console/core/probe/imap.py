@@ -36,6 +36,7 @@ from console.core.probe.steps import (
     StepNote,
 )
 from console.core.probe.tls import client_context
+from console.core.resolver import Resolve
 
 QUOTA_WARNING_PERCENT = 90
 _SMTP_BANNER = re.compile(r"^\d{3}(?:[ -]|$)")
@@ -50,6 +51,7 @@ async def probe_imap(
     provider: str | None = None,
     on_stage: Callable[[S], None] | None = None,
     local_addr: str | None = None,
+    resolve: Resolve | None = None,
     after_login: AfterLogin | None = None,
 ) -> CheckResult:
     """Run the IMAP ladder against one server; every outcome is a `CheckResult`.
@@ -59,7 +61,13 @@ async def probe_imap(
     instead of the mailbox stage (the reply canary waits and searches there), then LOGOUT.
     """
     ladder = Ladder(
-        Protocol.IMAP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
+        Protocol.IMAP,
+        settings,
+        secret,
+        timeout=timeout,
+        provider=provider,
+        on_stage=on_stage,
+        resolve=resolve,
     )
     session = ImapSession(ladder.transcript)
     if secret:

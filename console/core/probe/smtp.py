@@ -32,6 +32,7 @@ from console.core.probe.numbers import server_count
 from console.core.probe.steps import Ladder, StageFailure
 from console.core.probe.tls import client_context
 from console.core.redact import REDACTED
+from console.core.resolver import Resolve
 
 _PEEK_BYTES = 512
 _PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")  # preferred first
@@ -134,6 +135,7 @@ async def probe_smtp(
     provider: str | None = None,
     on_stage: Callable[[S], None] | None = None,
     local_addr: str | None = None,
+    resolve: Resolve | None = None,
     after_auth: AfterAuth | None = None,
 ) -> CheckResult:
     """Run the SMTP ladder against one server; every outcome is a `CheckResult`.
@@ -143,7 +145,13 @@ async def probe_smtp(
     successful login and before QUIT (the reply canary sends its message there).
     """
     ladder = Ladder(
-        Protocol.SMTP, settings, secret, timeout=timeout, provider=provider, on_stage=on_stage
+        Protocol.SMTP,
+        settings,
+        secret,
+        timeout=timeout,
+        provider=provider,
+        on_stage=on_stage,
+        resolve=resolve,
     )
     session = _SmtpSession(ladder)
     return await run_ladder(

@@ -32,6 +32,7 @@ from console.core.model import (
     Step,
 )
 from console.core.redact import Redactor
+from console.core.resolver import Resolve, resolve_once
 from console.core.secrets import OUT_OF_FDS, RESOURCE_ERRNOS
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,11 @@ class Ladder:
         timeout: float,
         provider: str | None,
         on_stage: Callable[[Stage], None] | None,
+        resolve: Resolve | None = None,
     ) -> None:
         self.protocol = protocol
+        self.resolve: Resolve = resolve or resolve_once
+        """Host name -> addresses; a fleet run shares one `Resolver` (console/core/resolver.py)."""
         self.settings = settings
         self.timeout = timeout
         self.provider = provider
@@ -301,11 +305,8 @@ def _ms_since(started: float) -> int:
 async def open_socket(ladder: Ladder, local_addr: str | None) -> socket.socket:
     """DNS and TCP connect as two timed stages; returns a connected, non-blocking socket."""
     settings = ladder.settings
-    loop = asyncio.get_running_loop()
     async with ladder.stage(Stage.DNS) as note:
-        infos = await loop.getaddrinfo(
-            settings.host, settings.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
+        infos = await ladder.resolve(settings.host, settings.port)
         if local_addr is not None:
             family = socket.AF_INET6 if ":" in local_addr else socket.AF_INET
             infos = [info for info in infos if info[0] == family]
