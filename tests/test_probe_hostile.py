@@ -157,6 +157,32 @@ def assert_timing(result: CheckResult, elapsed: float, *, waits: bool) -> None:
         assert elapsed < FAST
 
 
+@pytest.mark.parametrize("protocol", ["imap", "smtp"])
+async def test_each_stage_has_its_own_deadline_however_long_the_ladder(
+    ca: LabCA, protocol: str
+) -> None:
+    """Every answer is slow: the ladder outlasts T and still succeeds (the deadline moves with
+    each stage); a silent server after that fails at its stage after T. (The lab delays each
+    reply, so IMAP's pipelined mailbox stage waits three delays: T/4 there, 2T/5 for SMTP.)"""
+    delay = T * (250 if protocol == "imap" else 400)
+    if protocol == "imap":
+        make, settings_for, probe = ImapScenario, imap_settings, probe_imap
+        server_type: type[LabImapServer | LabSmtpServer] = LabImapServer
+    else:
+        make, settings_for, probe = SmtpScenario, smtp_settings, probe_smtp
+        server_type = LabSmtpServer
+    async with server_type(make(delay_ms=delay), ca=ca) as server:  # type: ignore[arg-type]
+        result, elapsed = await timed(probe, settings_for(server, ca, Security.TLS), LAB_PASSWORD)
+    assert result.status is Status.OK, result
+    assert elapsed > 1.2 * T
+    silent_at_auth = make(delay_ms=delay, hostile=Hostile(action="silent", at="auth"))
+    async with server_type(silent_at_auth, ca=ca) as server:  # type: ignore[arg-type]
+        result, elapsed = await timed(probe, settings_for(server, ca, Security.TLS), LAB_PASSWORD)
+    failed_at(result, Stage.AUTH, Cause.TIMEOUT)
+    assert T * 900 <= result.steps[-1].elapsed_ms < SLOW * 1000
+    assert elapsed > T + 2 * delay / 1000
+
+
 async def test_imap_bye_greeting_keeps_the_reason(ca: LabCA) -> None:
     scenario = ImapScenario(greeting="* BYE Too many connections from your IP, try again later")
     async with LabImapServer(scenario, ca=ca) as server:

@@ -54,7 +54,9 @@ class _RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: dict[int, Redactor] = {}
+        self.secrets: dict[int, list[str]] = {}
+        """Live secrets per session. Kept raw: their encodings are worked out only when a record
+        is logged (aioimaplib's debug logging is off unless a user turns it on)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -62,8 +64,7 @@ class _RedactingFilter(logging.Filter):
         except Exception:  # a broken record: drop it rather than risk printing arguments
             return False
         redacted = _CREDENTIAL_COMMAND.sub(rf"\1 {REDACTED}", message)
-        for redactor in list(self.secrets.values()):
-            redacted = redactor(redacted)
+        redacted = Redactor(s for live in list(self.secrets.values()) for s in live)(redacted)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -269,7 +270,7 @@ class ImapSession(SocketSession):
 
     def protect(self, secret: str) -> None:
         """Keep `secret` (and its encodings) out of aioimaplib's log records."""
-        _FILTER.secrets.setdefault(self._filter_key, Redactor()).add(secret)
+        _FILTER.secrets.setdefault(self._filter_key, []).append(secret)
 
     async def greeting(self) -> bytes:
         """The server's first line; reading starts here."""

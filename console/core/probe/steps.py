@@ -9,12 +9,12 @@ library echoes back is still never shown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 import socket
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,11 +82,17 @@ class StepNote:
 
 
 class Transcript:
-    """`C:`/`S:` lines, bounded in count and width, redacted before they are stored."""
+    """`C:`/`S:` lines, bounded in count and width, redacted when the result is built.
+
+    Lines are kept as said and redacted once, together, in `freeze()`: a check's secrets are all
+    known by then (a SASL payload is registered before it is sent), most transcripts hold none,
+    and one test on the joined text costs less than one per line. Width is cut after redaction,
+    so a cut never leaves part of a secret that the whole form would have matched.
+    """
 
     def __init__(self, redact: Callable[[str], str]) -> None:
         self._redact = redact
-        self.lines: list[str] = []
+        self._lines: list[str] = []
         self.dropped = 0
 
     def server(self, text: str) -> None:
@@ -99,18 +105,32 @@ class Transcript:
         self._add(f"-- {text}")
 
     def _add(self, line: str) -> None:
-        if len(self.lines) >= TRANSCRIPT_LINES:
+        if len(self._lines) >= TRANSCRIPT_LINES:
             self.dropped += 1
             return
-        line = self._redact(line)
-        if len(line) > TRANSCRIPT_LINE_CHARS:
-            line = line[:TRANSCRIPT_LINE_CHARS] + f"... ({len(line) - TRANSCRIPT_LINE_CHARS} more)"
-        self.lines.append(line)
+        self._lines.append(line)
 
     def freeze(self) -> tuple[str, ...]:
+        kept = tuple(
+            _cut(line, TRANSCRIPT_LINE_CHARS) for line in redact_all(self._lines, self._redact)
+        )
         if self.dropped:
-            return (*self.lines, f"-- {self.dropped} more lines not kept")
-        return tuple(self.lines)
+            return (*kept, f"-- {self.dropped} more lines not kept")
+        return kept
+
+
+def redact_all(texts: Sequence[str], redact: Callable[[str], str]) -> Sequence[str]:
+    """`texts` redacted: one test on them all, then one per text only if a secret is there."""
+    joined = "\n".join(texts)
+    if redact(joined) == joined:
+        return texts
+    return [redact(text) for text in texts]
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... ({len(text) - limit} more)"
 
 
 class Ladder:
@@ -140,6 +160,11 @@ class Ladder:
         self.facts: dict[str, FactValue] = {}
         self.warnings: list[str] = []
         self.transcript = Transcript(self.redact)
+        self._deadline = 0.0
+        self._task: asyncio.Task[Any] | None = None
+        """The task running the current rung; None between rungs."""
+        self._expired = False
+        self._timer: asyncio.TimerHandle | None = None
         self.capability_names: set[str] = set()
         """CAPABILITY names or EHLO keywords last seen, upper-case (evidence for diagnosis)."""
 
@@ -154,23 +179,69 @@ class Ladder:
 
     # -- stages ----------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def stage(self, stage: Stage) -> AsyncIterator[StepNote]:
-        """Run one rung under its own deadline and record it as a `Step`."""
-        self._notify(stage)
-        note = StepNote()
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.timeout):
-                yield note
-        except StageFailure as failure:
-            raise self._failed_step(stage, started, note, failure) from None
-        except TimeoutError as exc:
-            timed_out = StageFailure(f"no answer within {self.timeout:g} s", exc=exc)
-            raise self._failed_step(stage, started, note, timed_out) from None
-        except Exception as exc:
-            raise self._failed_step(stage, started, note, from_exception(exc)) from None
-        self.steps.append(Step(stage, True, _ms_since(started), self._detail(note.detail)))
+    def stage(self, stage: Stage) -> _Stage:
+        """Run one rung under its own deadline and record it as a `Step` (`async with`)."""
+        return _Stage(self, stage)
+
+    def _arm(self) -> None:
+        """A new rung starts: its deadline is `timeout` from now.
+
+        One timer serves the whole ladder (no timer per rung): when it fires early because a
+        later rung moved the deadline, it re-arms itself for that deadline. Most ladders end
+        before the first firing, so a rung costs a float, not a timer.
+        """
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self.timeout
+        self._task = asyncio.current_task()
+        self._expired = False
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._task is None:  # between rungs: the next one re-arms
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+            return
+        self._expired = True
+        self._task.cancel()
+
+    def _disarm(self, exc: BaseException | None) -> bool:
+        """The rung ended; True when `exc` is the cancellation its deadline caused."""
+        task, self._task = self._task, None
+        if not self._expired:
+            return False
+        self._expired = False
+        assert task is not None
+        # our own cancel, unless someone else cancelled the task too (then it goes on up)
+        others = task.uncancel()
+        return isinstance(exc, asyncio.CancelledError) and others == 0
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _end_stage(
+        self, stage: Stage, started: float, note: StepNote, exc: BaseException | None
+    ) -> StageFailure | None:
+        """Record the rung; the failure to raise instead of `exc`, or None to let `exc` be."""
+        timed_out = self._disarm(exc)
+        if exc is None:
+            self.steps.append(Step(stage, True, _ms_since(started), note.detail))
+            return None
+        if timed_out or isinstance(exc, TimeoutError):
+            reason = exc if isinstance(exc, TimeoutError) else TimeoutError()
+            failure = StageFailure(f"no answer within {self.timeout:g} s", exc=reason)
+        elif isinstance(exc, StageFailure):
+            failure = exc
+        elif isinstance(exc, Exception):
+            failure = from_exception(exc)
+        else:  # cancelled from outside, or KeyboardInterrupt: not a finding about the server
+            return None
+        return self._failed_step(stage, started, note, failure)
 
     def _failed_step(
         self, stage: Stage, started: float, note: StepNote, failure: StageFailure
@@ -180,12 +251,18 @@ class Ladder:
         detail = note.detail
         if failure.text not in detail:
             detail = f"{detail}\n{failure.text}" if detail else failure.text
-        self.steps.append(Step(stage, False, _ms_since(started), self._detail(detail)))
+        self.steps.append(Step(stage, False, _ms_since(started), detail))
         return failure
 
-    def _detail(self, text: str) -> str:
-        text = self.redact(text)
-        return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
+    def _steps(self) -> tuple[Step, ...]:
+        """The steps with their details redacted (one test for all) and cut to `DETAIL_CHARS`."""
+        details = redact_all([step.detail for step in self.steps], self.redact)
+        return tuple(
+            step
+            if step.detail == detail and len(detail) <= DETAIL_CHARS
+            else dataclasses.replace(step, detail=_cut(detail, DETAIL_CHARS))
+            for step, detail in zip(self.steps, details, strict=True)
+        )
 
     def _notify(self, stage: Stage) -> None:
         if self._on_stage is None:
@@ -205,17 +282,19 @@ class Ladder:
         return _ms_since(self._started)
 
     def ok(self) -> CheckResult:
+        self._stop_timer()
         return CheckResult(
             protocol=self.protocol,
             status=Status.OK,
             elapsed_ms=self._elapsed_ms(),
-            steps=tuple(self.steps),
+            steps=self._steps(),
             facts=dict(self.facts),
             warnings=tuple(self.warnings),
             transcript=self.transcript.freeze(),
         )
 
     def failed(self, failure: StageFailure) -> CheckResult:
+        self._stop_timer()
         stage = failure.stage or Stage.CONNECT
         return CheckResult(
             protocol=self.protocol,
@@ -224,7 +303,7 @@ class Ladder:
             stage=stage,
             message=self.redact(failure.text),
             elapsed_ms=self._elapsed_ms(),
-            steps=tuple(self.steps),
+            steps=self._steps(),
             facts=dict(self.facts),
             warnings=tuple(self.warnings),
             transcript=self.transcript.freeze(),
@@ -277,6 +356,29 @@ class Ladder:
         return stage is Stage.TLS and "WRONG_VERSION_NUMBER" in failure.text.upper().replace(
             " ", "_"
         )
+
+
+class _Stage:
+    """`async with ladder.stage(Stage.X) as note:` one rung, timed and recorded (no generator)."""
+
+    __slots__ = ("_ladder", "_note", "_stage", "_started")
+
+    def __init__(self, ladder: Ladder, stage: Stage) -> None:
+        self._ladder = ladder
+        self._stage = stage
+
+    async def __aenter__(self) -> StepNote:
+        ladder = self._ladder
+        ladder._notify(self._stage)
+        self._note = StepNote()
+        self._started = time.monotonic()
+        ladder._arm()
+        return self._note
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        failure = self._ladder._end_stage(self._stage, self._started, self._note, exc)
+        if failure is not None:
+            raise failure from None
 
 
 def from_exception(exc: BaseException) -> StageFailure:
