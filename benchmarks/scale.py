@@ -3,7 +3,8 @@
 Each size runs in a fresh process (`python benchmarks/scale.py --child ...`) so that start-up is
 the real thing: interpreter, imports, reading the account file, building the table, the first
 frame with rows in it (encoded as terminal output; the headless driver would skip that). Peak
-memory is the child's `ru_maxrss` at that moment. For the largest size the child then times one
+memory is the child's `ru_maxrss` at that moment, and again once every row is in the table (rows
+after the first screenful arrive in chunks). For the largest size the child then times one
 full refresh of every row, the three ways the console does it. The account files are generated
 into a temporary folder; checks do not start (`check_on_start=False`) unless `--check-on-start`,
 which points the accounts at a lab process and lets the console start them at mount as it does
@@ -143,6 +144,12 @@ def child(
             async with asyncio.timeout(300), app.run_test(size=(120, 40)) as pilot:
                 marks["app running"] = time.time() - t0
                 await first.wait()
+                table = app.screen.table  # type: ignore[attr-defined]
+                while table.row_count < n:  # the rest arrive in chunks after the first frame
+                    await asyncio.sleep(0.02)
+                await pilot.pause()
+                marks["all rows in"] = time.time() - t0
+                out["maxrss_all_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 if refresh:
                     out["refresh"] = await full_refreshes(app, pilot)
                 if check_on_start:
@@ -255,6 +262,7 @@ class Size:
     marks: dict[str, float]
     first: float
     memory: float
+    memory_all: float
     refresh: dict[str, dict[str, float]] | None
 
 
@@ -286,15 +294,19 @@ def measure(
         marks=marks,
         first=marks["first table frame"],
         memory=statistics.median(r["maxrss_mb"] for r in results),
+        memory_all=statistics.median(r["maxrss_all_mb"] for r in results),
         refresh=next((r["refresh"] for r in results if "refresh" in r), None),
     )
 
 
 def verdict(small: Size, big: Size) -> str:
     t, m = big.first / small.first, big.memory / small.memory
+    every = big.memory_all / small.memory_all
+    met = {True: "met", False: "NOT met"}
     return (
-        f"time {t:.1f}x ({'met' if t <= GOAL_TIME else 'NOT met'}, goal <= {GOAL_TIME:g}x), "
-        f"memory {m:.2f}x ({'met' if m <= GOAL_MEMORY else 'NOT met'}, goal <= {GOAL_MEMORY:g}x)"
+        f"time {t:.1f}x ({met[t <= GOAL_TIME]}, goal <= {GOAL_TIME:g}x), "
+        f"memory at the first frame {m:.2f}x ({met[m <= GOAL_MEMORY]}, goal <= {GOAL_MEMORY:g}x), "
+        f"with every row in the table {every:.2f}x ({met[every <= GOAL_MEMORY]})"
     )
 
 
@@ -396,6 +408,9 @@ def main() -> None:
         "vs smallest",
         "peak RSS MB",
         "vs smallest",
+        "all rows in s",
+        "peak RSS, all rows MB",
+        "vs smallest",
     ]
     rows = [
         [
@@ -407,6 +422,9 @@ def main() -> None:
             f"{r.first / small.first:.1f}x",
             f"{r.memory:.0f}",
             f"{r.memory / small.memory:.2f}x",
+            f"{r.marks['all rows in']:.2f}",
+            f"{r.memory_all:.0f}",
+            f"{r.memory_all / small.memory_all:.2f}x",
         ]
         for r in shipped
     ]

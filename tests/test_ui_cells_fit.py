@@ -82,3 +82,37 @@ async def test_host_port_cells_show_whole_ports(tmp_path: Path, size: tuple[int,
                 seen.add(port)
     if size[0] >= 100:
         assert {"46863", "993"} <= seen  # the IMAP column is in view, whole
+
+
+def test_cells_alike_on_many_rows_are_one_object_and_still_right() -> None:
+    """10,000 unchecked rows share their state, cause, checked and latency cells (memory, see
+    benchmarks/README.md); what differs per row (account, address, a selection) does not."""
+    from datetime import UTC, datetime
+
+    from rich.style import Style
+
+    from console.core.model import Account, Protocol, Security, ServerSettings, State
+    from console.ui.board import Entry
+    from console.ui.cells import Palette, row_cells
+
+    def entry(email: str) -> Entry:
+        smtp = ServerSettings(
+            protocol=Protocol.SMTP,
+            host="smtp.example.org",
+            port=465,
+            security=Security.TLS,
+            username=email,
+        )
+        return Entry(Account(email=email, smtp=smtp, send_only=True))
+
+    palette = Palette(states={s: Style(color="red") for s in State}, muted=Style(dim=True))
+    now = datetime.now(UTC)
+    one, two = (
+        row_cells(entry(e), selected=e.startswith("b"), palette=palette, title_of=str, now=now)
+        for e in ("a@example.org", "b@example.org")
+    )
+    for key in ("state", "cause", "checked", "latency"):
+        assert one[key] is two[key]
+    assert one["state"].plain == "○ unchecked" and one["checked"].plain == "—"
+    assert (one["mark"].plain, two["mark"].plain) == (" ", "✓")
+    assert one["account"].plain == "a@example.org" and two["account"].plain == "b@example.org"

@@ -83,8 +83,31 @@ class Palette:
     muted: Style
 
 
+_SHARED: dict[tuple[object, ...], Text] = {}
+_SHARED_MAX = 512
+
+
+def shared(key: tuple[object, ...], make: Callable[[], Text]) -> Text:
+    """One `Text` for every row where a cell is the same (state words, "—", empty cells).
+
+    At 10,000 rows most cells of an unchecked fleet are alike; one object per distinct cell
+    instead of one per row keeps the table's memory near what the accounts themselves need
+    (benchmarks/README.md, scale). Shared cells are never changed after they are made.
+    """
+    text = _SHARED.get(key)
+    if text is None:
+        if len(_SHARED) >= _SHARED_MAX:  # themes and styles come and go: start afresh
+            _SHARED.clear()
+        text = _SHARED[key] = make()
+    return text
+
+
 def state_cell(state: State, palette: Palette) -> Text:
-    return Text(f"{STATE_GLYPHS[state]} {state.value}", style=palette.states[state])
+    style = palette.states[state]
+    return shared(
+        ("state", state, style),
+        lambda: Text(f"{STATE_GLYPHS[state]} {state.value}", style=style),
+    )
 
 
 def entry_state_cell(entry: Entry, palette: Palette) -> Text:
@@ -159,7 +182,7 @@ def cause_cell(entry: Entry, title_of: TitleOf, palette: Palette) -> Text:
         text.append(canary, style="bold" if entry.canary.running else palette.muted)
         return text
     if failure is None:
-        return text
+        return text if text else shared(("empty",), Text)
     if flapping:
         text.append(" · ")
     title = title_of(failure)
@@ -200,6 +223,8 @@ def checked_cell(entry: Entry, now: datetime, palette: Palette) -> Text:
     style = palette.muted
     if entry.history is not None and entry.history.remembered:
         style = style + Style(dim=True, italic=True)  # from the store: its age, not this run
+    if then is None:
+        return shared(("never", style), lambda: Text("—", style=style, justify="right"))
     return Text(relative_time(then, now), style=style, justify="right")
 
 
@@ -210,7 +235,7 @@ def format_ms(ms: int) -> str:
 def latency_cell(entry: Entry) -> Text:
     """The slower of the two checks (they run side by side), i.e. how long the account took."""
     if entry.result is None:
-        return Text("", justify="right")
+        return shared(("no latency",), lambda: Text("", justify="right"))
     ms = max(entry.result.smtp.elapsed_ms, entry.result.imap.elapsed_ms)
     return Text(format_ms(ms), justify="right")
 
@@ -280,7 +305,9 @@ def row_cells(
     """The cells of one row by column key: all of them, or only `columns`."""
     widths = {c.key: c.width for c in COLUMNS}
     makers: dict[str, Callable[[], Text]] = {
-        "mark": lambda: Text("✓" if selected else " ", style="bold"),
+        "mark": lambda: shared(
+            ("mark", selected), lambda: Text("✓" if selected else " ", style="bold")
+        ),
         "state": lambda: entry_state_cell(entry, palette),
         "account": lambda: Text(one_line(entry.email), style="bold" if selected else ""),
         "smtp": lambda: protocol_cell(entry, Protocol.SMTP, palette, widths["smtp"]),
