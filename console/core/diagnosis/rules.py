@@ -41,6 +41,7 @@ _RULE_KEYS = frozenset(
         "tier",
         "cause",
         "why",
+        "corpus",
         "providers",
         "protocols",
         "stages",
@@ -77,6 +78,8 @@ class Rule:
     tier: str
     cause: Cause
     why: str = ""
+    corpus: tuple[str, ...] = ()
+    """Ids of the reply-corpus entries the rule was written for (docs/reply-corpus.md)."""
     providers: frozenset[str] | None = None
     protocols: frozenset[Protocol] | None = None
     stages: frozenset[Stage] | None = None
@@ -154,6 +157,7 @@ def _rule(raw: object) -> Rule:
         tier=tier,
         cause=_enum(Cause, raw.get("cause"), where, "cause"),
         why=str(raw.get("why", "")),
+        corpus=tuple(sorted(_str_set(raw.get("corpus"), where, "corpus") or ())),
         providers=_providers(raw.get("providers"), where),
         protocols=_enum_set(Protocol, raw.get("protocols"), where, "protocols"),
         stages=_enum_set(Stage, raw.get("stages"), where, "stages"),
@@ -175,7 +179,7 @@ def _rule(raw: object) -> Rule:
         verify_codes=_int_set(raw.get("verify_codes"), where, "verify_codes"),
         errnos=_errnos(raw.get("errnos"), where),
     )
-    if not raw.keys() - {"id", "tier", "cause", "why"}:
+    if not raw.keys() - {"id", "tier", "cause", "why", "corpus"}:
         raise RuleDataError(f"{where}: states no condition, so it would match everything")
     return rule
 
