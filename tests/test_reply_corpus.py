@@ -35,17 +35,14 @@ NOT_YET_EARNED = frozenset(
         "microsoft-locked",
         "yandex-credentials-or-disabled",
         "yandex-no-access-rights",
-        "phrase-starttls-unavailable",
         "phrase-no-auth-even-after-starttls",
         "phrase-auth-not-offered-before-tls",
         "phrase-token-rejected",
         "phrase-account-held-for-security",
-        "phrase-client-blocked",
         "phrase-account-unavailable",
         "imap-nonexistent-user",
         "imap-noperm",
         "imap-corruption",
-        "smtp-refused-at-connect",
         "smtp-mechanism-before-tls",
         "smtp-starttls-refused",
         "smtp-530-before-tls",
@@ -56,11 +53,9 @@ NOT_YET_EARNED = frozenset(
         "words-locked",
         "reply-534",
         "reply-5xx-auth-before-tls",
-        "reply-5xx-starttls",
         "reply-55x-auth",
         "reply-5xx-early",
         "evidence-imap-bye-banner",
-        "evidence-starttls-stage",
         "evidence-imap-greeting-no",
         "evidence-imap-bad-at-login",
     }
@@ -145,10 +140,7 @@ def test_every_cause_a_server_can_say_is_in_the_corpus() -> None:
         Cause.REPLY_REMOVED_LATER,
         Cause.RECIPIENT_REFUSED,
     }
-    # Causes servers do say, for which the corpus has no sourced reply yet (the only sourced
-    # wordings so far are a client library's, e.g. "STARTTLS extension not supported").
-    not_yet = {Cause.CONNECTION_REFUSED, Cause.STARTTLS_UNAVAILABLE}
-    assert set(Cause) - not_in_replies - said == not_yet
+    assert set(Cause) - not_in_replies - said == set()
 
 
 # -- the loader ------------------------------------------------------------------------------
