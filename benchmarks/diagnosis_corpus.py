@@ -41,15 +41,13 @@ def without_family(table: RuleTable, family: str, by_id: dict[str, Entry]) -> Ru
 def run(entries: tuple[Entry, ...], *, leave_out: bool) -> list[tuple[Entry, Cause, str | None]]:
     table = rule_table()
     by_id = {entry.id: entry for entry in entries}
-    tables: dict[str, RuleTable] = {}
+    tables = {
+        entry.family: without_family(table, entry.family, by_id) if leave_out else table
+        for entry in entries
+    }
     results = []
     for entry in entries:
-        used = table
-        if leave_out:
-            used = tables.get(entry.family) or tables.setdefault(
-                entry.family, without_family(table, entry.family, by_id)
-            )
-        found = diagnose(entry.failure(), entry.provider, used)
+        found = diagnose(entry.failure(), entry.provider, tables[entry.family])
         results.append((entry, found.cause, found.rule))
     return results
 

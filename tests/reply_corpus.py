@@ -120,7 +120,7 @@ def _entry(raw: dict[str, Any], family: str, kind: str, where: str) -> Entry:
     if not isinstance(text, str) or not text.strip():
         raise CorpusError(f"{where}: empty text")
     source = raw["source"]
-    if not isinstance(source, str) or not source.startswith(("https://", "http://", "rfc")):
+    if not isinstance(source, str) or not source.startswith(("https://", "http://")):
         raise CorpusError(f"{where}: the source must be an address (https://...)")
     code = raw.get("code")
     if code is not None and (protocol is not Protocol.SMTP or not isinstance(code, int)):

@@ -74,7 +74,8 @@ def diagnose(
 
     `table` is rules.toml unless given (the corpus benchmark passes tables with rules left out).
     """
-    table = table or rule_table()
+    if table is None:
+        table = rule_table()
     evidence = read_evidence(failure, provider, table)
     for rule in table.rules:
         if matches(rule, evidence):
