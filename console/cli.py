@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console import cli_canary
 
     cli_canary.add_parser(sub, _add_common_options)
+    from console import cli_login
+
+    cli_login.add_parser(sub, _add_common_options)
     cli_history.add_history_parser(sub)
     cli_history.add_report_parser(sub)
     return parser
@@ -389,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from console import cli_canary
 
                 return cli_canary.cmd_canary(args, session)
+            if args.command == "login":
+                from console import cli_login
+
+                return cli_login.cmd_login(args, session)
             if args.command == "history":
                 from console import cli_history
 

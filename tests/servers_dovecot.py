@@ -60,7 +60,7 @@ ssl_key = <{d}/tls/server.key
 ssl_min_protocol = TLSv1.2
 ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_verbose = yes
 auth_failure_delay = 0
 service anvil {{
@@ -68,7 +68,7 @@ service anvil {{
     mode = 0
   }}
 {no_chroot}}}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = username_format=%u {d}/users
 }}
@@ -110,6 +110,35 @@ service auth {{
   }}
 }}
 """
+
+# Dovecot's oauth2 passdb asks an RFC 7662 introspection endpoint about every token; the token is
+# good when the answer says "active": true and names the user who logs in. Password mechanisms
+# keep using the users file (the passdb's `mechanisms` line keeps them apart).
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/oauth2.conf.ext
+}}
+"""
+_OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+tls_ca_cert_file = {ca}
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
+
+@dataclass(frozen=True)
+class OAuth2Introspection:
+    """Where Dovecot's oauth2 passdb checks tokens: the URL (with the resource's credentials in
+    it) and the CA that signed that server's certificate."""
+
+    url: str
+    ca_file: Path
 
 
 @dataclass
@@ -172,13 +201,23 @@ class DovecotServer:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_dovecot(tls: TlsFiles, *, attempts: int = 3) -> DovecotServer:
-    """Start an instance with ALICE, BOB and CAROL; retries if a picked port was taken meanwhile."""
+def start_dovecot(
+    tls: TlsFiles, *, oauth2: OAuth2Introspection | None = None, attempts: int = 3
+) -> DovecotServer:
+    """Start an instance with ALICE, BOB and CAROL; retries if a picked port was taken meanwhile.
+
+    With `oauth2`, XOAUTH2 and OAUTHBEARER logins are checked against that introspection
+    endpoint (the passwords keep working)."""
     directory = make_workdir("mc-dovecot-")
     try:
         counts = _prepare(directory, tls)
+        if oauth2 is not None:  # the auth process (user dovecot) must read the CA
+            ca = directory / "tls" / "oauth2-ca.pem"
+            shutil.copyfile(oauth2.ca_file, ca)
+            ca.chmod(0o644)
+            (directory / "oauth2.conf.ext").write_text(_OAUTH2_CONF.format(url=oauth2.url, ca=ca))
         for _ in range(attempts):
-            server = _launch(directory, tls, counts)
+            server = _launch(directory, tls, counts, oauth2 is not None)
             if server is not None:
                 return server
         raise RuntimeError(f"Dovecot did not start; see {directory}/log")
@@ -275,7 +314,9 @@ def _write_maildir(home: Path, messages: list[bytes]) -> int:
     return len(messages)
 
 
-def _launch(directory: Path, tls: TlsFiles, counts: dict[str, int]) -> DovecotServer | None:
+def _launch(
+    directory: Path, tls: TlsFiles, counts: dict[str, int], oauth2: bool
+) -> DovecotServer | None:
     """One start attempt on fresh ports; None if a port was taken (the caller tries again)."""
     mode = _mode()
     imap_port, imaps_port = free_port(), free_port()
@@ -289,6 +330,8 @@ def _launch(directory: Path, tls: TlsFiles, counts: dict[str, int]) -> DovecotSe
         no_chroot=mode.no_chroot,
         imap_port=imap_port,
         imaps_port=imaps_port,
+        oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+        oauth2_passdb=_OAUTH2_PASSDB.format(d=directory) if oauth2 else "",
     )
     (directory / "dovecot.conf").write_text(config)
     log = directory / "log" / "dovecot.log"

@@ -6,10 +6,13 @@ import asyncio
 
 import pytest
 
+from console.core.model import SignIn
 from console.core.oauth.store import Grant, SignIns, keyring_user, load_refresh_token
 from tests.conftest import MemoryKeyring
 
 EMAIL = "Ann@Example.com"
+MICROSOFT = SignIn("microsoft", EMAIL, "client-id")
+GOOGLE = SignIn("google", EMAIL, "client-id")
 
 
 class Clock:
@@ -27,7 +30,7 @@ class TokenEndpoint:
         self.calls = 0
         self.revoked: set[str] = set()
 
-    async def refresh(self, refresh_token: str) -> Grant:
+    async def refresh(self, sign_in: SignIn, refresh_token: str) -> Grant:
         self.calls += 1
         await asyncio.sleep(0.01)  # both protocols ask while this refresh is under way
         if refresh_token in self.revoked:
@@ -39,7 +42,7 @@ def test_refresh_token_goes_to_the_keyring_under_its_contract_name(
     memory_keyring: MemoryKeyring,
 ) -> None:
     signins = SignIns(TokenEndpoint().refresh)
-    assert signins.remember("microsoft", EMAIL, Grant("access-0", 3600, "refresh-0")) is True
+    assert signins.remember(MICROSOFT, Grant("access-0", 3600, "refresh-0")) is True
     assert keyring_user("microsoft", EMAIL) == "oauth2:microsoft:ann@example.com"
     assert memory_keyring.store == {
         ("mailconsole", "oauth2:microsoft:ann@example.com"): "refresh-0"
@@ -53,13 +56,11 @@ def test_refresh_before_expiry_is_coalesced_across_protocols(
 ) -> None:
     clock, endpoint = Clock(), TokenEndpoint()
     signins = SignIns(endpoint.refresh, clock=clock, margin=120)
-    signins.remember("microsoft", EMAIL, Grant("access-0", 3600, "refresh-0"))
+    signins.remember(MICROSOFT, Grant("access-0", 3600, "refresh-0"))
 
     async def both() -> list[str]:
         return list(
-            await asyncio.gather(
-                signins.access_token("microsoft", EMAIL), signins.access_token("microsoft", EMAIL)
-            )
+            await asyncio.gather(signins.access_token(MICROSOFT), signins.access_token(MICROSOFT))
         )
 
     assert asyncio.run(both()) == ["access-0", "access-0"]
@@ -70,28 +71,49 @@ def test_refresh_before_expiry_is_coalesced_across_protocols(
     assert load_refresh_token("microsoft", EMAIL) == "refresh-1"  # rotated token kept
 
 
-def test_revoked_refresh_token_says_so(memory_keyring: MemoryKeyring) -> None:
+def test_a_refused_refresh_token_is_not_tried_again_until_the_next_sign_in(
+    memory_keyring: MemoryKeyring,
+) -> None:
     clock, endpoint = Clock(), TokenEndpoint()
     endpoint.revoked.add("refresh-0")
-    signins = SignIns(endpoint.refresh, clock=clock)
-    signins.remember("microsoft", EMAIL, Grant("access-0", 60, "refresh-0"))
-    with pytest.raises(PermissionError, match="revoked"):
-        asyncio.run(signins.access_token("microsoft", EMAIL))
+    permanent = SignIns(
+        endpoint.refresh, clock=clock, permanent=lambda e: isinstance(e, PermissionError)
+    )
+    permanent.remember(MICROSOFT, Grant("access-0", 60, "refresh-0"))
+    clock.now += 60
+    for _ in range(3):
+        with pytest.raises(PermissionError, match="revoked"):
+            asyncio.run(permanent.access_token(MICROSOFT))
+    assert endpoint.calls == 1
+    permanent.remember(MICROSOFT, Grant("access-9", 60, "refresh-9"))  # signed in again
+    assert asyncio.run(permanent.access_token(MICROSOFT)) == "access-9"
+
+
+def test_a_short_lived_token_is_used_for_half_its_lifetime(memory_keyring: MemoryKeyring) -> None:
+    """Lifetimes under the margin must not refresh on every use."""
+    clock, endpoint = Clock(), TokenEndpoint()
+    signins = SignIns(endpoint.refresh, clock=clock, margin=120)
+    signins.remember(MICROSOFT, Grant("access-0", 60, "refresh-0"))
+    clock.now += 29
+    assert asyncio.run(signins.access_token(MICROSOFT)) == "access-0"
+    clock.now += 2
+    assert asyncio.run(signins.access_token(MICROSOFT)) == "access-1"
+    assert endpoint.calls == 1
 
 
 def test_without_a_keyring_the_sign_in_works_for_the_session() -> None:
     endpoint = TokenEndpoint()
     clock = Clock()
     signins = SignIns(endpoint.refresh, clock=clock)
-    assert signins.remember("google", EMAIL, Grant("access-0", 3600, "refresh-0")) is False
+    assert signins.remember(GOOGLE, Grant("access-0", 3600, "refresh-0")) is False
     assert signins.kept == {"oauth2:google:ann@example.com": False}
-    assert asyncio.run(signins.access_token("google", EMAIL)) == "access-0"
+    assert asyncio.run(signins.access_token(GOOGLE)) == "access-0"
     clock.now += 3600
-    assert asyncio.run(signins.access_token("google", EMAIL)) == "access-1"
+    assert asyncio.run(signins.access_token(GOOGLE)) == "access-1"
     assert load_refresh_token("google", EMAIL) is None
 
 
 def test_no_stored_sign_in_names_the_login_command() -> None:
     signins = SignIns(TokenEndpoint().refresh)
     with pytest.raises(LookupError, match=r"mailconsole login bob@example\.com"):
-        asyncio.run(signins.access_token("microsoft", "bob@example.com"))
+        asyncio.run(signins.access_token(SignIn("microsoft", "bob@example.com", None)))

@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -27,8 +28,10 @@ from console.core.model import (
     Security,
     ServerSettings,
     Settings,
+    SignIn,
 )
-from console.core.providers.catalog import ProviderDataError, all_providers
+from console.core.providers.catalog import ProviderDataError, all_providers, get_provider
+from console.core.providers.detection import decide_provider
 
 _MISSING = Cause.SETTINGS_MISSING
 _INVALID = Cause.SETTINGS_INVALID
@@ -96,8 +99,10 @@ def validate(
         entries = []
     _unknown_keys(raw, issues)
     seen: dict[str, int] = {}
+    settings_table = raw.get("settings")
+    sign_in_table = _sign_in_keys(settings_table, report, "settings", base_dir)
     for n, entry in enumerate(entries, start=1):
-        account = _account(n, entry, seen, issues, base_dir)
+        account = _account(n, entry, seen, issues, base_dir, sign_in_table)
         if account is not None:
             accounts.append(account)
     return settings, tuple(accounts), tuple(issues)
@@ -215,6 +220,7 @@ def _account(
     seen: dict[str, int],
     issues: list[ConfigIssue],
     base_dir: Path | None,
+    sign_in_table: Mapping[str, str],
 ) -> Account | None:
     """One [[account]] table; None (with an issue) when it has no usable email."""
     dropped = _Reporter(f"account #{n}", issues)
@@ -287,6 +293,10 @@ def _account(
             "defaults to reply_address, which is not valid; fix reply_address or set imap.username",
         )
     imap = _server(Protocol.IMAP, entry, imap_username, issue, base_dir)
+    own_sign_in = {**sign_in_table, **_sign_in_keys(entry, issue, None, base_dir)}
+    account = Account(email=email, provider=provider, reply_address=reply_address)
+    smtp = _with_sign_in(smtp, replace(account, smtp=smtp, imap=imap), own_sign_in, issue)
+    imap = _with_sign_in(imap, replace(account, smtp=smtp, imap=imap), own_sign_in, issue)
     hold = entry.get("canary_hold_minutes")
     if hold is not None and not (_is_number(hold) and math.isfinite(hold) and hold >= 0):
         issue("canary_hold_minutes", f"must be minutes >= 0, not {_show(hold)}")
@@ -395,12 +405,6 @@ def _server(
     mailbox = (text("mailbox", "INBOX") or "INBOX") if protocol is Protocol.IMAP else "INBOX"
 
     auth = AuthMethod(_choice(table, "auth", AuthMethod.PASSWORD, f"{p}.auth", issue))
-    if auth is AuthMethod.OAUTH2 and token_command is None:
-        issue(
-            f"{p}.oauth2_token_command",
-            'auth = "oauth2" needs oauth2_token_command, the command that prints an access token',
-            _MISSING,
-        )
 
     ca_file = text("tls_ca_file", None)
     if ca_file is not None:
@@ -425,6 +429,82 @@ def _server(
         tls_ca_file=ca_file,
         mailbox=mailbox,
     )
+
+
+SIGN_IN_KEYS = ("oauth2_client_id", "oauth2_tenant", "oauth2_authority", "oauth2_ca_file")
+"""Where a built-in sign-in goes ([settings], overridden per account; docs/oauth2.md)."""
+
+
+def _sign_in_keys(
+    table: object, issue: _Reporter, prefix: str | None, base_dir: Path | None
+) -> dict[str, str]:
+    """The sign-in keys a table sets, each a non-empty string (an https URL for the authority)."""
+    if not isinstance(table, dict):
+        return {}
+    found: dict[str, str] = {}
+    for key in SIGN_IN_KEYS:
+        value = table.get(key)
+        where = f"{prefix}.{key}" if prefix else key
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_COMMAND:
+            issue(where, f"must be a non-empty string, not {_show(value)}")
+            continue
+        value = value.strip()
+        if key == "oauth2_authority" and not value.startswith("https://"):
+            issue(where, f"must be an https:// address, not {_show(value)}")
+            continue
+        if key == "oauth2_ca_file":
+            path = Path(value).expanduser()
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            if not _is_file(path):
+                issue(where, f"no such file: {path}")
+                continue
+            value = str(path)
+        found[key] = value
+    return found
+
+
+def _with_sign_in(
+    server: ServerSettings | None,
+    account: Account,
+    keys: Mapping[str, str],
+    issue: _Reporter,
+) -> ServerSettings | None:
+    """`auth = "oauth2"` without a token command: the provider's built-in sign-in, or an issue."""
+    if server is None or server.auth is not AuthMethod.OAUTH2 or server.oauth2_token_command:
+        return server
+    field = f"{server.protocol.value}.oauth2_token_command"
+    decided = decide_provider(account, server.protocol).provider
+    known = get_provider(decided) if decided else None
+    platform = known.sign_in if known else None
+    if known is None or platform is None:
+        issue(
+            field,
+            'auth = "oauth2" needs oauth2_token_command (the command that prints an access '
+            'token), or a provider whose sign-in is built in: set provider = "microsoft365" '
+            'or "outlook" for a Microsoft mailbox, then run `mailconsole login EMAIL`',
+            _MISSING,
+        )
+        return server
+    if platform != "microsoft":
+        issue(
+            field,
+            f"the built-in sign-in covers Microsoft 365 and Outlook.com; for {known.name} set "
+            "oauth2_token_command to a helper that prints an access token (docs/oauth2.md)",
+            _MISSING,
+        )
+        return server
+    sign_in = SignIn(
+        platform=platform,
+        email=account.email,
+        client_id=keys.get("oauth2_client_id"),
+        tenant=keys.get("oauth2_tenant", SignIn.tenant),
+        authority=keys.get("oauth2_authority", SignIn.authority),
+        ca_file=keys.get("oauth2_ca_file"),
+    )
+    return replace(server, sign_in=sign_in)
 
 
 _EXAMPLE_HOST = {Protocol.SMTP: "smtp.gmail.com", Protocol.IMAP: "imap.gmail.com"}
@@ -479,8 +559,7 @@ SETTINGS_KEYS = frozenset(
         "history_days",
         "flap_changes",
         "flap_window_hours",
-        "oauth2_client_id",
-        "oauth2_tenant",
+        *SIGN_IN_KEYS,
     }
 )
 ACCOUNT_KEYS = frozenset(
@@ -494,8 +573,7 @@ ACCOUNT_KEYS = frozenset(
         "smtp",
         "imap",
         "canary_hold_minutes",
-        "oauth2_client_id",
-        "oauth2_tenant",
+        *SIGN_IN_KEYS,
     }
 )
 SERVER_KEYS = frozenset(

@@ -183,6 +183,30 @@ DEFAULT_PORTS: Mapping[Protocol, Mapping[Security, int]] = {
 }
 
 
+MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
+"""Microsoft's identity platform (national clouds and tests set `oauth2_authority`)."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A built-in OAuth2 sign-in (docs/oauth2.md): who signs in, with which registered app, where.
+
+    Used when `auth = "oauth2"` has no `oauth2_token_command`. The refresh token lives in the
+    keyring under `oauth2:<platform>:<email>`; nothing here is secret.
+    """
+
+    platform: str  # "microsoft" (providers.toml `sign_in`)
+    email: str  # the account's email: the keyring key, and the user the sign-in is for
+    client_id: str | None  # the app registration's application (client) id
+    tenant: str = "common"  # work, school and personal accounts; a tenant id narrows it
+    authority: str = MICROSOFT_AUTHORITY
+    ca_file: str | None = None  # extra CA for the sign-in service (TLS-inspecting proxies, tests)
+
+    @property
+    def authority_url(self) -> str:
+        return f"{self.authority.rstrip('/')}/{self.tenant}"
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """One server login (SMTP or IMAP) as configured; secrets are never held here."""
@@ -197,6 +221,7 @@ class ServerSettings:
     oauth2_token_command: str | None = None
     tls_ca_file: str | None = None
     mailbox: str = "INBOX"
+    sign_in: SignIn | None = None  # auth = "oauth2" without a token command: the stored sign-in
 
     @property
     def keyring_key(self) -> str:

@@ -25,6 +25,7 @@ from console.core.model import (
     NO_AUTO_RETRY_CAUSES,
     Account,
     AccountResult,
+    AuthMethod,
     Cause,
     CheckResult,
     Protocol,
@@ -34,6 +35,7 @@ from console.core.model import (
     Status,
     Step,
 )
+from console.core.oauth.explain import explain_result
 from console.core.probe import probe_imap, probe_smtp
 from console.core.providers import ProviderDecision, decide_provider
 from console.core.redact import redact
@@ -119,9 +121,12 @@ class Runner:
         local_addr: str | None = None,
         allowed_hosts: frozenset[str] | None = None,
         resolver: Resolver | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """`allowed_hosts`, when given, is the only set of hosts contacted (the demo: loopback)."""
+        """`allowed_hosts`, when given, is the only set of hosts contacted (the demo: loopback).
+        `clock` is the time a refused token's expiry is compared with (tests pin it)."""
         self.settings = settings
+        self._clock = clock
         self._allowed_hosts = allowed_hosts
         self._secrets = secrets
         self._on_event = on_event
@@ -285,6 +290,8 @@ class Runner:
                     del self._open_by_host[machine]
         if others and _closed_before_greeting(result):
             result = _per_ip_limit(result, settings.host, others, self.settings.per_host)
+        if settings.auth is AuthMethod.OAUTH2:
+            result = explain_result(result, secret, account.email, now=self._clock())
         steps = (config_step, secret_step, *result.steps)
         return CheckResult(
             protocol=result.protocol,
@@ -385,6 +392,8 @@ def _ms_since(started: float) -> int:
 def _secret_source(settings: ServerSettings) -> str:
     if settings.oauth2_token_command:
         return "token from oauth2_token_command"
+    if settings.sign_in is not None:
+        return f"token from the stored sign-in ({settings.sign_in.platform})"
     if settings.password_command:
         return "password from password_command"
     return f"password from the keyring ({settings.keyring_key})"

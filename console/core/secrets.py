@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import keyring
 import keyring.errors
 
-from console.core.model import AuthMethod, ServerSettings
+from console.core.model import AuthMethod, ServerSettings, SignIn
 from console.core.redact import untrusted_excerpt
 from console.core.safe_text import visible
 
@@ -61,19 +61,43 @@ async def fetch_secret(settings: ServerSettings, *, timeout: float = 10.0) -> st
     """The secret for one server login within about `timeout` seconds; nothing blocks the loop."""
     who = f"{settings.protocol.value} login {settings.keyring_key}"
     if settings.auth is AuthMethod.OAUTH2:
-        if not settings.oauth2_token_command:
-            raise SecretError(
-                f"{who} uses auth = oauth2 but has no oauth2_token_command: add the command that "
-                "prints a fresh access token to the account file."
+        if settings.oauth2_token_command:  # the user's own helper wins over a stored sign-in
+            return await run_secret_command(
+                settings.oauth2_token_command,
+                timeout=timeout,
+                what=f"oauth2_token_command for {who}",
             )
-        return await run_secret_command(
-            settings.oauth2_token_command, timeout=timeout, what=f"oauth2_token_command for {who}"
+        if settings.sign_in is not None:
+            return await _signed_in_token(settings.sign_in)
+        raise SecretError(
+            f"{who} uses auth = oauth2 but has no oauth2_token_command: add the command that "
+            "prints a fresh access token to the account file."
         )
     if settings.password_command:
         return await run_secret_command(
             settings.password_command, timeout=timeout, what=f"password_command for {who}"
         )
     return await _keyring_password(settings, timeout=timeout)
+
+
+async def _signed_in_token(sign_in: SignIn) -> str:
+    """An access token from the stored sign-in (refreshed when due; console/core/oauth)."""
+    from console.core.oauth.microsoft import SignInError  # MSAL loads only when needed
+    from console.core.oauth.session import SIGN_INS
+
+    login = f"mailconsole login {sign_in.email}"
+    try:
+        return await SIGN_INS.access_token(sign_in)
+    except LookupError:
+        if not sign_in.client_id:
+            raise SecretError(
+                f"{sign_in.email} is not signed in, and no app registration is set to sign in "
+                "with: put its Application (client) ID in [settings] as oauth2_client_id "
+                f"(README: Microsoft Entra app registration), then run {login}"
+            ) from None
+        raise SecretError(f"{sign_in.email} is not signed in yet: run {login}") from None
+    except SignInError as exc:
+        raise SecretError(f"{exc} Sign in again: {login}") from None
 
 
 # --- commands -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import base64
 
 from console.core.model import Security
 from console.lab.link import Closed, Link
+from console.lab.oauth_server import token_is_active
 from console.lab.sasl import SaslError, parse_login_part, parse_plain, parse_xoauth2, text
 from console.lab.scenario import SmtpScenario
 from console.lab.server import LabServer
@@ -227,7 +228,10 @@ class _SmtpSession:
     async def conclude_xoauth2(self, user: str, token: str) -> None:
         """Gmail-style: a failure first sends a JSON challenge and waits for an empty line."""
         reply = self.sc.scripted_auth(user)
-        good = self.sc.tokens.get(user) == token
+        if self.sc.token_introspection is not None:
+            good = await token_is_active(self.sc.token_introspection, user, token)
+        else:
+            good = self.sc.tokens.get(user) == token
         failing = not render(reply)[1].startswith("2") if reply is not None else not good
         if failing:
             challenge = base64.b64encode(self.sc.xoauth2_challenge.encode()).decode()

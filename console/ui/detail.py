@@ -174,15 +174,20 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
         server_words(page, result)  # near the top: an [ALERT] often says what to do
         if advice.transient:
             page.line(("  Temporary: retrying later may help.", _MUTED))
+        token_words = result.facts.get("oauth2_explanation")
+        if isinstance(token_words, str):  # the token's own claims said more (oauth/explain.py)
+            page.item("", token_words)
         if advice.explanation:
             page.item("", advice.explanation)
         if advice.consequences:
             page.line(("What it means", "bold"))
             for consequence in advice.consequences:
                 page.item("  • ", consequence)
-        if advice.fix:
+        token_fix = result.facts.get("oauth2_fix")
+        steps = (*(token_fix if isinstance(token_fix, tuple) else ()), *advice.fix)
+        if steps:
             page.line(("How to fix it", "bold"))
-            for number, step in enumerate(advice.fix, 1):
+            for number, step in enumerate(dict.fromkeys(steps), 1):
                 page.item(f"  {number}. ", step)
         for link in advice.links:
             page.link(link)

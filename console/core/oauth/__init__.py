@@ -1,4 +1,12 @@
-"""OAuth2 for mail logins (UI-free): explaining why a token was refused.
+"""OAuth2 for mail logins (UI-free): signing in, keeping the sign-in, explaining refusals.
+
+- `microsoft.py`: MSAL's device-code flow and refresh (the built-in sign-in for Microsoft 365
+  and Outlook.com; docs/oauth2.md has the app registration recipe and the lab setup).
+- `store.py`: the refresh token in the keyring (service "mailconsole", user
+  "oauth2:<platform>:<email>"), access tokens in memory, refreshed once per account.
+- `explain.py`: why a token was refused, from its claims and the server's reply.
+- `session.py`: `SIGN_INS`, the process's one store of sign-ins; `secrets.fetch_secret` asks it
+  for an access token whenever a server has `auth = "oauth2"` and no `oauth2_token_command`.
 
 What this relies on (restated from the providers' documentation, December 2026):
 
@@ -13,6 +21,10 @@ What this relies on (restated from the providers' documentation, December 2026):
 - Exchange Online SMTP replies: 535 5.7.139 "SmtpClientAuthentication is disabled for the Tenant"
   (SMTP AUTH off for the whole tenant, OAuth2 included); 550 5.7.30 "Basic authentication is not
   supported for Client Submission" (a password was sent where only OAuth2 is accepted).
+- Refresh tokens rotate: Microsoft returns a new one with every refresh; the newest is kept.
+
+MSAL (and with it requests) is imported only by `microsoft.py`/`session.py`, when a sign-in is
+needed, so checks with passwords never pay for it.
 
 Tokens are decoded without verification, only to explain a refusal, and never logged or shown.
 """

@@ -11,11 +11,11 @@ import binascii
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from console.core.diagnosis import policies
-from console.core.model import Cause, Protocol
+from console.core.model import Cause, CheckResult, Protocol, Status
 
 EXCHANGE_AUDIENCES = frozenset(
     {
@@ -233,3 +233,29 @@ def _b64(text: str) -> bytes | None:
         return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
     except (binascii.Error, ValueError):
         return None
+
+
+EXPLAINED_CAUSES = frozenset(
+    {Cause.AUTH_FAILED, Cause.PROTOCOL_DISABLED, Cause.BASIC_AUTH_DISABLED}
+)
+"""The causes a refused OAuth2 login ends in before its token is looked at."""
+
+
+def explain_result(result: CheckResult, token: str, email: str, *, now: dt.datetime) -> CheckResult:
+    """A failed OAuth2 login with the most precise cause its token and reply give.
+
+    The explanation and its fix go into facts (`oauth2_problem`, `oauth2_explanation`,
+    `oauth2_fix`) for the detail pane, reports and JSON; nothing of the token does.
+    """
+    if result.status is not Status.FAILED or result.cause not in EXPLAINED_CAUSES:
+        return result
+    found = explain(token, result.protocol, now=now, reply=result.message or "", email=email)
+    if found is None:
+        return result
+    facts = {
+        **result.facts,
+        "oauth2_problem": found.reason,
+        "oauth2_explanation": found.explanation,
+        "oauth2_fix": found.fix,
+    }
+    return replace(result, cause=found.cause, facts=facts)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import keyring
 import keyring.errors
 
+from console.core.model import SignIn
+
 KEYRING_SERVICE = "mailconsole"
 REFRESH_MARGIN = 120.0
 """Seconds before expiry at which an access token is refreshed (covers clock skew and a slow
@@ -43,7 +45,7 @@ class Grant:
         return f"Grant(expires_in={self.expires_in:g})"
 
 
-Refresher = Callable[[str], Awaitable[Grant]]
+Refresher = Callable[[SignIn, str], Awaitable[Grant]]
 """Exchanges a refresh token for a new grant; raises on failure (revoked, expired...)."""
 
 
@@ -73,12 +75,17 @@ def load_refresh_token(provider: str, email: str) -> str | None:
 class _Entry:
     refresh_token: str | None
     access_token: str | None = None
-    expires_at: float = 0.0
+    refresh_at: float = 0.0
     lock: asyncio.Lock | None = None
+    refused: BaseException | None = None  # the refresh token was refused: no retry until login
 
 
 class SignIns:
-    """Access tokens per (provider, email), refreshed before expiry, one refresh at a time."""
+    """Access tokens per sign-in (platform, email), refreshed before expiry, one refresh at a time.
+
+    A refresh token the service refused (`permanent(exc)` is true: revoked, expired) is not
+    tried again until the next sign-in: re-checks must not hammer the sign-in service.
+    """
 
     def __init__(
         self,
@@ -86,49 +93,72 @@ class SignIns:
         *,
         clock: Callable[[], float] = time.time,
         margin: float = REFRESH_MARGIN,
+        permanent: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self._refresher = refresher
         self._clock = clock
         self._margin = margin
+        self._permanent = permanent
         self._entries: dict[str, _Entry] = {}
         self.kept: dict[str, bool] = {}  # key -> whether the refresh token is in the keyring
 
-    def remember(self, provider: str, email: str, grant: Grant) -> bool:
+    def remember(self, sign_in: SignIn, grant: Grant) -> bool:
         """Take a fresh sign-in; returns whether its refresh token could be kept in the keyring."""
-        key = keyring_user(provider, email)
-        entry = self._entries.setdefault(key, _Entry(grant.refresh_token))
+        key = keyring_user(sign_in.platform, sign_in.email)
+        entry = self._entries[key] = _Entry(grant.refresh_token)
         self._take(entry, grant)
         kept = bool(grant.refresh_token) and save_refresh_token(
-            provider, email, grant.refresh_token or ""
+            sign_in.platform, sign_in.email, grant.refresh_token or ""
         )
         self.kept[key] = kept
         return kept
 
-    async def access_token(self, provider: str, email: str) -> str:
+    def has(self, sign_in: SignIn) -> bool:
+        """Whether a sign-in is known (in this session or in the keyring)."""
+        entry = self._entries.get(keyring_user(sign_in.platform, sign_in.email))
+        if entry is not None and (entry.access_token or entry.refresh_token):
+            return True
+        return load_refresh_token(sign_in.platform, sign_in.email) is not None
+
+    async def access_token(self, sign_in: SignIn) -> str:
         """A valid access token; refreshes (once, however many ask) when it is about to expire."""
-        key = keyring_user(provider, email)
+        key = keyring_user(sign_in.platform, sign_in.email)
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[key] = _Entry(load_refresh_token(provider, email))
+            stored = await asyncio.to_thread(load_refresh_token, sign_in.platform, sign_in.email)
+            entry = self._entries.setdefault(key, _Entry(stored))
         if entry.lock is None:
             entry.lock = asyncio.Lock()
         async with entry.lock:
-            if entry.access_token and self._clock() < entry.expires_at - self._margin:
+            if entry.access_token and self._clock() < entry.refresh_at:
                 return entry.access_token
+            if entry.refused is not None:
+                raise entry.refused
             if not entry.refresh_token:
-                raise LookupError(f"No stored sign-in for {email}: mailconsole login {email}")
-            grant = await self._refresher(entry.refresh_token)
+                raise LookupError(
+                    f"No stored sign-in for {sign_in.email}: mailconsole login {sign_in.email}"
+                )
+            try:
+                grant = await self._refresher(sign_in, entry.refresh_token)
+            except Exception as exc:
+                if self._permanent(exc):
+                    entry.refused = exc
+                raise
             self._take(entry, grant)
             if grant.refresh_token and self.kept.get(key, True):
-                self.kept[key] = save_refresh_token(provider, email, grant.refresh_token)
+                self.kept[key] = save_refresh_token(
+                    sign_in.platform, sign_in.email, grant.refresh_token
+                )
             assert entry.access_token is not None
             return entry.access_token
 
-    def forget(self, provider: str, email: str) -> None:
-        self._entries.pop(keyring_user(provider, email), None)
+    def forget(self, sign_in: SignIn) -> None:
+        self._entries.pop(keyring_user(sign_in.platform, sign_in.email), None)
 
     def _take(self, entry: _Entry, grant: Grant) -> None:
+        # `margin` before expiry, but a fresh token is used for at least half its lifetime
         entry.access_token = grant.access_token
-        entry.expires_at = self._clock() + grant.expires_in
+        lifetime = max(0.0, grant.expires_in)
+        entry.refresh_at = self._clock() + max(lifetime - self._margin, lifetime / 2)
         if grant.refresh_token:
             entry.refresh_token = grant.refresh_token

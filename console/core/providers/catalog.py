@@ -180,6 +180,10 @@ def _variant(table: _Table, default_region: str | None) -> Variant:
     return Variant(variant_id, label, domains, mx, imap, smtp)
 
 
+SIGN_IN_PLATFORMS = ("microsoft", "google")
+"""Identity platforms `sign_in` may name (console/core/oauth signs in with them)."""
+
+
 def _provider(provider_id: str, table: _Table) -> Provider:
     if not _ID.fullmatch(provider_id):
         raise ProviderDataError(f"{table.source}: {provider_id!r} is not an id (a-z, 0-9, _)")
@@ -209,6 +213,7 @@ def _provider(provider_id: str, table: _Table) -> Provider:
         imap_switch=table.flag("imap_switch"),
         imap_off_by_default=table.flag("imap_off_by_default"),
         custom_domain_provider=table.text("custom_domain_provider"),
+        sign_in=table.text("sign_in"),
         app_password_url=table.url("app_password_url"),
         enable_imap_url=table.url("enable_imap_url"),
         help_url=table.url("help_url"),
@@ -220,6 +225,8 @@ def _provider(provider_id: str, table: _Table) -> Provider:
 
 def _check_rules(p: Provider, table: _Table) -> None:
     """Rules that tie fields together: a relay has no IMAP, a switch off by default exists, ..."""
+    if p.sign_in is not None and p.sign_in not in SIGN_IN_PLATFORMS:
+        raise table.error("sign_in", f"must be one of {', '.join(SIGN_IN_PLATFORMS)}")
     if len({v.id for v in p.variants}) != len(p.variants):
         raise table.error("variants", "variant ids must be unique")
     if p.smtp is None:

@@ -86,6 +86,7 @@ class Provider:
     imap_switch: bool = False
     imap_off_by_default: bool = False
     custom_domain_provider: str | None = None
+    sign_in: str | None = None  # the identity platform of a built-in OAuth2 sign-in
     app_password_url: str | None = None
     enable_imap_url: str | None = None
     help_url: str | None = None

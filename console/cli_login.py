@@ -1,0 +1,116 @@
+"""`mailconsole login EMAIL`: sign an account in with its provider (docs/oauth2.md).
+
+Microsoft 365 and Outlook.com sign in with the device-code flow: the command prints a page and a
+short code, waits while the user enters the code on any device, keeps the refresh token in the
+keyring (`oauth2:microsoft:<email>`), and then checks the account the way `check` does (same
+formats and exit codes; `--no-check` skips it). The instructions go to stderr, so stdout holds
+only the check's report. No token is ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from console.cli import EXIT_CANNOT_RUN, Session, UsageError, _load, cmd_check, select_accounts
+from console.core.model import Account, SignIn
+from console.core.safe_text import visible
+
+EXIT_SIGNED_IN = 0
+
+
+def add_parser(sub: argparse._SubParsersAction[Any], common: Callable[..., None]) -> None:
+    login = sub.add_parser(
+        "login",
+        help="sign an account in with its provider (Microsoft 365, Outlook.com)",
+        description="Sign in with the device-code flow: open the page shown, enter the code, "
+        "and the sign-in is kept in the keyring; then the account is checked. Exit status: "
+        "check's (0 connected, 1 conditional, 2 disconnected), 3 when the sign-in failed.",
+    )
+    common(login, default=argparse.SUPPRESS)
+    login.add_argument("email", metavar="EMAIL")
+    login.add_argument(
+        "--no-check", action="store_true", help="sign in only; do not check the account after"
+    )
+    login.add_argument("--format", choices=("json", "csv", "table"), default=None)
+
+
+def sign_in_of(account: Account) -> SignIn:
+    """The account's built-in sign-in, or a UsageError saying what to set."""
+    for server in (account.smtp, account.imap):
+        if server is not None and server.sign_in is not None:
+            return server.sign_in
+    raise UsageError(
+        f'{account.email} does not use a built-in sign-in: set auth = "oauth2" in its '
+        "[account.smtp] and [account.imap] tables (without oauth2_token_command); the provider "
+        'must be Microsoft 365 or Outlook.com (set provider = "microsoft365" when the address '
+        "does not show it)"
+    )
+
+
+def cmd_login(args: argparse.Namespace, session: Session) -> int:
+    loaded = _load(session.config_path)
+    (account,) = select_accounts(loaded.accounts, [], [args.email])
+    sign_in = sign_in_of(account)
+    try:
+        kept = asyncio.run(sign_in_now(sign_in, _tell))
+    except SignInFailed as exc:
+        _tell(str(exc))
+        return EXIT_CANNOT_RUN
+    if kept:
+        _tell(f"Signed in {account.email}; the sign-in is kept in the keyring.")
+    else:
+        _tell(
+            f"Signed in {account.email} for this command only: no keyring backend could keep "
+            "the sign-in (on a server without a desktop session, install and unlock a keyring "
+            "such as gnome-keyring, or use oauth2_token_command with your own token helper)."
+        )
+    if args.no_check:
+        return EXIT_SIGNED_IN
+    check_args = argparse.Namespace(
+        format=args.format,
+        tag=[],
+        account=[account.email],
+        concurrency=None,
+        timeout=None,
+        changed=False,
+        no_record=False,
+    )
+    return cmd_check(check_args, session)
+
+
+class SignInFailed(Exception):
+    """The sign-in did not complete; the message says why and what to do."""
+
+
+async def sign_in_now(sign_in: SignIn, tell: Callable[[str], None]) -> bool:
+    """Run the device-code flow for one sign-in; returns whether the keyring kept it."""
+    from console.core.oauth.microsoft import MicrosoftSignIn, SignInError
+    from console.core.oauth.session import SIGN_INS
+
+    try:
+        client = MicrosoftSignIn(sign_in)
+    except SignInError as exc:
+        raise SignInFailed(str(exc)) from None
+    try:
+        code = await client.start()
+        minutes = max(1, round((code.expires_at - time.time()) / 60))
+        tell(
+            f"To sign in {sign_in.email}: {code.instructions} "
+            f"(within {minutes} minutes). Waiting..."
+        )
+        grant = await client.finish(code)
+    except SignInError as exc:
+        raise SignInFailed(f"{exc} Nothing was stored.") from None
+    finally:
+        client.close()
+    return await asyncio.to_thread(SIGN_INS.remember, sign_in, grant)
+
+
+def _tell(message: str) -> None:
+    sys.stderr.write(f"mailconsole: {visible(message, keep_newlines=False)}\n")
+    sys.stderr.flush()
