@@ -21,6 +21,7 @@ from console.core import report
 from console.core.config import ConfigError, LoadedConfig, default_config_path, load_config
 from console.core.fdlimit import raise_soft_limit
 from console.core.model import Account, AccountResult, Protocol, ServerSettings, Settings
+from console.core.oauth.store import SignIns
 from console.core.providers.discovery import (
     Discovery,
     check_host,
@@ -349,6 +350,10 @@ class Session:
     demo: bool = False
     state_dir: Path | None = None
     """--state-dir: where the results store lives instead of the default."""
+    sign_ins: SignIns | None = None
+    """Where sign-ins are kept; None: the process's store (refresh tokens in the keyring)."""
+    enter_code: Callable[[str, str], None] | None = None
+    """The demo's stand-in for the user entering a device code elsewhere (email, code)."""
 
 
 @contextmanager
@@ -370,6 +375,8 @@ def open_session(args: argparse.Namespace) -> Iterator[Session]:
             forget_secret=demo.secrets.delete,
             import_defaults=(("tls_ca_file", str(demo.ca_file)),),
             demo=True,
+            sign_ins=demo.sign_ins,
+            enter_code=demo.enter_code,
             state_dir=state_dir,
         )
 

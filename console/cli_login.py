@@ -18,6 +18,7 @@ from typing import Any
 
 from console.cli import EXIT_CANNOT_RUN, Session, UsageError, _load, cmd_check, select_accounts
 from console.core.model import Account, SignIn
+from console.core.oauth.store import SignIns
 from console.core.safe_text import visible
 
 EXIT_SIGNED_IN = 0
@@ -57,11 +58,13 @@ def cmd_login(args: argparse.Namespace, session: Session) -> int:
     (account,) = select_accounts(loaded.accounts, [], [args.email])
     sign_in = sign_in_of(account)
     try:
-        kept = asyncio.run(sign_in_now(sign_in, _tell))
+        kept = asyncio.run(sign_in_now(sign_in, _tell, session.sign_ins, session.enter_code))
     except SignInFailed as exc:
         _tell(str(exc))
         return EXIT_CANNOT_RUN
-    if kept:
+    if session.demo:
+        _tell(f"Signed in {account.email} (the demo keeps sign-ins in memory only).")
+    elif kept:
         _tell(f"Signed in {account.email}; the sign-in is kept in the keyring.")
     else:
         _tell(
@@ -87,8 +90,15 @@ class SignInFailed(Exception):
     """The sign-in did not complete; the message says why and what to do."""
 
 
-async def sign_in_now(sign_in: SignIn, tell: Callable[[str], None]) -> bool:
-    """Run the device-code flow for one sign-in; returns whether the keyring kept it."""
+async def sign_in_now(
+    sign_in: SignIn,
+    tell: Callable[[str], None],
+    sign_ins: SignIns | None = None,
+    enter_code: Callable[[str, str], None] | None = None,
+) -> bool:
+    """Run the device-code flow for one sign-in and keep it in `sign_ins` (default: the
+    process's store); returns whether the keyring kept it. `enter_code(email, code)` is told
+    the code as the user is (the demo enters it for them)."""
     from console.core.oauth.microsoft import MicrosoftSignIn, SignInError
     from console.core.oauth.session import SIGN_INS
 
@@ -103,12 +113,14 @@ async def sign_in_now(sign_in: SignIn, tell: Callable[[str], None]) -> bool:
             f"To sign in {sign_in.email}: {code.instructions} "
             f"(within {minutes} minutes). Waiting..."
         )
+        if enter_code is not None:
+            enter_code(sign_in.email, code.user_code)
         grant = await client.finish(code)
     except SignInError as exc:
         raise SignInFailed(f"{exc} Nothing was stored.") from None
     finally:
         client.close()
-    return await asyncio.to_thread(SIGN_INS.remember, sign_in, grant)
+    return await asyncio.to_thread((sign_ins or SIGN_INS).remember, sign_in, grant)
 
 
 def _tell(message: str) -> None:

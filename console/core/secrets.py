@@ -19,6 +19,7 @@ import keyring
 import keyring.errors
 
 from console.core.model import AuthMethod, ServerSettings, SignIn
+from console.core.oauth.store import SignIns
 from console.core.redact import untrusted_excerpt
 from console.core.safe_text import visible
 
@@ -68,7 +69,7 @@ async def fetch_secret(settings: ServerSettings, *, timeout: float = 10.0) -> st
                 what=f"oauth2_token_command for {who}",
             )
         if settings.sign_in is not None:
-            return await _signed_in_token(settings.sign_in)
+            return await signed_in_token(settings.sign_in)
         raise SecretError(
             f"{who} uses auth = oauth2 but has no oauth2_token_command: add the command that "
             "prints a fresh access token to the account file."
@@ -80,22 +81,26 @@ async def fetch_secret(settings: ServerSettings, *, timeout: float = 10.0) -> st
     return await _keyring_password(settings, timeout=timeout)
 
 
-async def _signed_in_token(sign_in: SignIn) -> str:
-    """An access token from the stored sign-in (refreshed when due; console/core/oauth)."""
+async def signed_in_token(sign_in: SignIn, sign_ins: SignIns | None = None) -> str:
+    """An access token from a stored sign-in (refreshed when due; console/core/oauth), from
+    `sign_ins` or else the process's own store."""
     from console.core.oauth.microsoft import SignInError  # MSAL loads only when needed
-    from console.core.oauth.session import SIGN_INS
 
-    login = f"mailconsole login {sign_in.email}"
+    if sign_ins is None:
+        from console.core.oauth.session import SIGN_INS
+
+        sign_ins = SIGN_INS
+    login = f"press L in the console, or run mailconsole login {sign_in.email}"
     try:
-        return await SIGN_INS.access_token(sign_in)
+        return await sign_ins.access_token(sign_in)
     except LookupError:
         if not sign_in.client_id:
             raise SecretError(
                 f"{sign_in.email} is not signed in, and no app registration is set to sign in "
                 "with: put its Application (client) ID in [settings] as oauth2_client_id "
-                f"(README: Microsoft Entra app registration), then run {login}"
+                f"(README: Microsoft Entra app registration), then {login}"
             ) from None
-        raise SecretError(f"{sign_in.email} is not signed in yet: run {login}") from None
+        raise SecretError(f"{sign_in.email} is not signed in yet: {login}") from None
     except SignInError as exc:
         raise SecretError(f"{exc} Sign in again: {login}") from None
 
@@ -381,10 +386,16 @@ def delete_password(settings: ServerSettings) -> None:
 
 
 class MemorySecrets:
-    """Secrets held in a dict keyed by `keyring_key`: for the demo and tests, never the keyring."""
+    """Secrets held in a dict keyed by `keyring_key`: for the demo and tests, never the keyring.
 
-    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+    Servers with a built-in sign-in get their token from `sign_ins` (a store that keeps
+    nothing in the keyring either) when one is given."""
+
+    def __init__(
+        self, secrets: Mapping[str, str] | None = None, *, sign_ins: SignIns | None = None
+    ) -> None:
         self._secrets: dict[str, str] = dict(secrets or {})
+        self.sign_ins = sign_ins
 
     def set(self, settings_or_key: ServerSettings | str, value: str) -> None:
         self._secrets[_key(settings_or_key)] = value
@@ -398,6 +409,9 @@ class MemorySecrets:
         return _key(settings_or_key) in self._secrets
 
     async def __call__(self, settings: ServerSettings) -> str:
+        own_sign_in = settings.auth is AuthMethod.OAUTH2 and not settings.oauth2_token_command
+        if self.sign_ins is not None and settings.sign_in is not None and own_sign_in:
+            return await signed_in_token(settings.sign_in, self.sign_ins)
         try:
             return self._secrets[settings.keyring_key]
         except KeyError:

@@ -20,11 +20,14 @@ from types import TracebackType
 from typing import Any
 
 from console.core.config_write import new_config_file
-from console.core.model import Protocol, Security
+from console.core.model import Protocol, Security, SignIn
+from console.core.oauth.session import refresh, refused
+from console.core.oauth.store import Grant, SignIns
 from console.core.secrets import MemorySecrets
 from console.lab.demo_import import demo_rows, load_spec, write_csv
 from console.lab.lab import Lab
 from console.lab.mailstore import Delivery, Mailstore
+from console.lab.oauth_server import LabAuthServer
 from console.lab.scenario import Hostile, ImapScenario, SmtpScenario
 from console.lab.server import HOST
 
@@ -32,6 +35,9 @@ SERVER_HOSTS: Mapping[Protocol, str] = {Protocol.IMAP: HOST, Protocol.SMTP: "loc
 """IMAP as 127.0.0.1, SMTP as localhost: each login gets its own keyring key, as with real hosts."""
 DEMO_HOSTS: frozenset[str] = frozenset(SERVER_HOSTS.values())
 """The only hosts a demo session may contact."""
+
+ENTER_CODE_SECONDS = 3.0
+"""How long the demo's stand-in for the user takes to enter a device code on another device."""
 
 _ACCOUNT_KEYS = ("email", "name", "tags", "provider", "reply_address", "send_only")
 
@@ -107,9 +113,15 @@ def load_plan(text: str | None = None) -> DemoPlan:
 
 
 def _scenario(
-    name: str, table: Mapping[str, Any], users: dict[str, str], mailstore: Mailstore | None = None
+    name: str,
+    table: Mapping[str, Any],
+    users: dict[str, str],
+    mailstore: Mailstore | None = None,
+    auth: LabAuthServer | None = None,
 ) -> Any:
     fields = {k: v for k, v in table.items() if k != "protocol"}
+    if fields.pop("oauth2", False) and auth is not None:  # tokens checked at the demo's server
+        fields["token_introspection"] = auth.introspection_for(str(table["protocol"]))
     if fields.pop("mailstore", False):  # the reply canary's servers share the demo's mailstore
         fields["mailstore"] = mailstore
     for key in ("capabilities", "extensions", "capabilities_plain", "extensions_plain", "quota"):
@@ -130,6 +142,8 @@ def _server_table(
         "security": str(account.table.get(f"{protocol.value}_security", security.value)),
         "tls_ca_file": str(ca_file),
     }
+    if account.table.get("oauth2"):
+        table["auth"] = "oauth2"
     if protocol is Protocol.IMAP:
         table["mailbox"] = str(account.table.get("imap_mailbox", "INBOX"))
         if account.table.get("reply_address"):
@@ -142,7 +156,9 @@ class DemoLab:
 
     def __init__(self, plan: DemoPlan | None = None) -> None:
         self.plan = plan or load_plan()
-        self.secrets = MemorySecrets()
+        self.sign_ins = SignIns(refresh, permanent=refused, keep=False)
+        """The demo's sign-ins: in memory only (the real keyring is never touched)."""
+        self.secrets = MemorySecrets(sign_ins=self.sign_ins)
         self.mailstore = Mailstore()
         self.import_rows = demo_rows()
         self._import_name = str(load_spec()["file"])
@@ -150,6 +166,7 @@ class DemoLab:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="demo-lab", daemon=True)
         self._lab: Lab | None = None
+        self._auth: LabAuthServer | None = None
 
     def __enter__(self) -> DemoLab:
         self.start()
@@ -195,6 +212,8 @@ class DemoLab:
             self._loop.call_soon_threadsafe(self.mailstore.close)
             if self._lab is not None:
                 asyncio.run_coroutine_threadsafe(self._lab.stop(), self._loop).result(timeout=10)
+            if self._auth is not None:
+                asyncio.run_coroutine_threadsafe(self._auth.stop(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
         if not self._loop.is_running() and not self._loop.is_closed():
@@ -216,11 +235,18 @@ class DemoLab:
             delivery = account.table.get("canary_delivery")
             if delivery is not None:
                 self.mailstore.add_user(account.username(Protocol.IMAP), Delivery(**delivery))
+        self._lab = Lab(record=False)
+        signing_in = [a for a in self.plan.accounts if a.table.get("oauth2")]
+        if signing_in:
+            self._auth = LabAuthServer(
+                ca=self._lab.ca,
+                users={a.username(p) for a in signing_in for p in Protocol},
+            )
+            await self._auth.start()
         scenarios = {
-            name: _scenario(name, table, users[name], self.mailstore)
+            name: _scenario(name, table, users[name], self.mailstore, self._auth)
             for name, table in self.plan.servers.items()
         }
-        self._lab = Lab(record=False)
         started = await self._lab.start_all(scenarios.values())
         ports = {name: srv.port for name, srv in zip(scenarios, started, strict=True)}
         ca_file = self._lab.ca.ca_file
@@ -238,7 +264,13 @@ class DemoLab:
                 key = f"{account.username(protocol)}@{SERVER_HOSTS[protocol]}"
                 self.secrets.set(key, account.secret(protocol))
             raw_accounts.append(table)
-        new_config_file(self.config_path, {"settings": self.plan.settings, "account": raw_accounts})
+        settings = dict(self.plan.settings)
+        if self._auth is not None:
+            settings.update(self._sign_in_settings(self._auth, ca_file))
+            for account in signing_in:
+                if account.table.get("sign_in") == "revoked":
+                    self._revoked_sign_in(self._auth, account, settings)
+        new_config_file(self.config_path, {"settings": settings, "account": raw_accounts})
         write_csv(
             self.import_path,
             self.import_rows,
@@ -249,3 +281,45 @@ class DemoLab:
             ports,
             {name: scenario.security for name, scenario in scenarios.items()},
         )
+
+    def enter_code(self, email: str, user_code: str) -> None:
+        """Play the user who opens the page on another device and enters the code, a few
+        seconds from now, signing in as the account's mailbox user."""
+        auth = self._auth
+        account = next((a for a in self.plan.accounts if a.email == email), None)
+        if auth is None or account is None:
+            return
+        user = account.username(Protocol.IMAP)
+
+        def later() -> None:
+            self._loop.call_later(ENTER_CODE_SECONDS, auth.approve, user_code, user)
+
+        self._loop.call_soon_threadsafe(later)
+
+    @staticmethod
+    def _sign_in_settings(auth: LabAuthServer, ca_file: Path) -> dict[str, str]:
+        """[settings] keys that point the built-in sign-in at the demo's authorization server."""
+        return {
+            "oauth2_client_id": auth.client_id,
+            "oauth2_tenant": auth.tenant,
+            "oauth2_authority": auth.base,
+            "oauth2_ca_file": str(ca_file),
+        }
+
+    def _revoked_sign_in(
+        self, auth: LabAuthServer, account: DemoAccount, settings: Mapping[str, str]
+    ) -> None:
+        """An earlier sign-in whose access token is used up and whose refresh token was revoked
+        (a password reset): the first check tries to refresh and is refused."""
+        token = auth.issue(account.username(Protocol.IMAP))
+        auth.expire_access_tokens(token.user)
+        auth.revoke_refresh_tokens(token.user)
+        sign_in = SignIn(
+            platform="microsoft",
+            email=account.email,
+            client_id=settings["oauth2_client_id"],
+            tenant=settings["oauth2_tenant"],
+            authority=settings["oauth2_authority"],
+            ca_file=settings["oauth2_ca_file"],
+        )
+        self.sign_ins.remember(sign_in, Grant(token.access_token, 0, token.refresh_token))

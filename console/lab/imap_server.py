@@ -18,6 +18,7 @@ from console.lab.imap_syntax import (
     Token,
     as_text,
 )
+from console.lab.introspect import token_is_active
 from console.lab.link import Closed, Link
 from console.lab.sasl import SaslError, parse_login_part, parse_plain, parse_xoauth2
 from console.lab.scenario import ImapScenario
@@ -346,7 +347,10 @@ class _ImapSession:
     async def conclude_xoauth2(self, tag: str, user: str, token: str) -> None:
         """Gmail-style: a failure first sends a JSON challenge and waits for an empty line."""
         reply = self.sc.scripted_auth(user)
-        good = self.sc.tokens.get(user) == token
+        if self.sc.token_introspection is not None:
+            good = await token_is_active(self.sc.token_introspection, user, token)
+        else:
+            good = self.sc.tokens.get(user) == token
         if not render(tag, reply)[1] if reply is not None else not good:
             challenge = base64.b64encode(self.sc.xoauth2_challenge.encode()).decode()
             if await self.challenge(challenge) is None:

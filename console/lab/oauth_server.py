@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
@@ -68,6 +67,7 @@ EXCHANGE = "https://outlook.office.com"
 GRAPH = "https://graph.microsoft.com"
 SCOPES = {"imap": "IMAP.AccessAsUser.All", "smtp": "SMTP.Send"}
 """The delegated scope each resource server needs (Exchange Online's names)."""
+SCOPE_URLS = tuple(f"{EXCHANGE}/{scope}" for scope in SCOPES.values())
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 LAB_TENANT = "11111111-2222-3333-4444-555555555555"
 LAB_CLIENT_ID = "lab-mailconsole-public-client"
@@ -164,6 +164,14 @@ class LabCode(AuthorizationCodeMixin):  # type: ignore[misc]
 
     def get_scope(self) -> str:
         return self.scope
+
+
+@dataclass
+class _Issued:
+    """What `_save` reads of a token request, for tokens issued without one."""
+
+    client: LabClient
+    user: str
 
 
 @dataclass
@@ -371,7 +379,6 @@ class LabAuthServer:
         users: Iterable[str] = (),
         tenant: str = LAB_TENANT,
         access_lifetime: int = 3600,
-        auto_approve_after: float | None = None,
         port: int = 0,
         resource_secret: str | None = None,
     ) -> None:
@@ -379,9 +386,6 @@ class LabAuthServer:
         self.users = set(users)
         self.tenant = tenant
         self.access_lifetime = access_lifetime
-        self.auto_approve_after = auto_approve_after
-        """Approve each device code for its only user after this many seconds (the demo's
-        stand-in for the person signing in on another device)."""
         self.port = port
         self.audience = EXCHANGE
         """The audience of the next tokens (set GRAPH to issue a Microsoft Graph token)."""
@@ -482,6 +486,14 @@ class LabAuthServer:
             self._device_event.clear()
             await asyncio.wait_for(self._device_event.wait(), timeout)
         return self.pending_user_codes.pop(0)
+
+    def issue(self, user: str, scope: str = " ".join((*SCOPE_URLS, "offline_access"))) -> LabToken:
+        """A sign-in made earlier (no flow): tokens for `user` as the public client got them."""
+        client = self.clients[LAB_CLIENT_ID]
+        token = self._generate("refresh_token", client, user=user, scope=scope)
+        request = _Issued(client, user)
+        self._save(token, request)
+        return self.issued[-1]
 
     def tokens_of(self, user: str) -> list[LabToken]:
         return [t for t in self.issued if t.user == user]
@@ -613,7 +625,6 @@ class LabAuthServer:
         if path == f"{prefix}/oauth2/v2.0/devicecode" and request.method == "POST":
             return self._authlib.create_endpoint_response("device_authorization", request)  # type: ignore[no-any-return]
         if path == f"{prefix}/oauth2/v2.0/token" and request.method == "POST":
-            self._auto_approve()
             return self._authlib.create_token_response(request)  # type: ignore[no-any-return]
         if path == f"{prefix}/oauth2/v2.0/authorize" and request.method == "GET":
             user = request.query.get("login_hint") or next(iter(sorted(self.users)), None)
@@ -633,17 +644,6 @@ class LabAuthServer:
             return self._authlib.create_endpoint_response("introspection", request)  # type: ignore[no-any-return]
         return 404, {"error": "not_found"}, {}
 
-    def _auto_approve(self) -> None:
-        if self.auto_approve_after is None or len(self.users) != 1:
-            return
-        (user,) = self.users
-        now = time.time()
-        for credential in self._devices.values():
-            code = credential.get_user_code()
-            started = credential["expires_at"] - _DeviceEndpoint.EXPIRES_IN
-            if code not in self._grants and now - started >= self.auto_approve_after:
-                self._grants[code] = (user, True)
-
     def _discovery(self) -> dict[str, Any]:
         root = f"{self.base}/{self.tenant}"
         return {
@@ -661,30 +661,6 @@ class LabAuthServer:
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile", "offline_access", *SCOPES.values()],
         }
-
-
-async def token_is_active(where: TokenIntrospection, user: str, token: str) -> bool:
-    """Ask an introspection endpoint (over HTTPS, as a resource server) whether `token` is good
-    for `user`: active, and issued to that user."""
-
-    def ask() -> dict[str, Any]:
-        with requests.Session() as session:
-            answer = session.post(
-                where.url,
-                data={"token": token, "token_type_hint": "access_token"},
-                auth=(where.client_id, where.client_secret),
-                verify=where.ca_file,
-                timeout=10,
-            )
-        answer.raise_for_status()
-        payload: dict[str, Any] = answer.json()
-        return payload
-
-    try:
-        payload = await asyncio.to_thread(ask)
-    except (requests.RequestException, ValueError):
-        return False
-    return payload.get("active") is True and payload.get("username") == user
 
 
 def _scopes(scope: str) -> set[str]:

@@ -64,6 +64,18 @@ class Hostile:
         return at.lower() == stage or (command is not None and at.upper() == command)
 
 
+@dataclass(frozen=True)
+class TokenIntrospection:
+    """Where a lab server checks OAuth2 tokens (RFC 7662), as a resource server does: the
+    endpoint, this server's client credentials there, and the CA of the endpoint's certificate.
+    A token is good when the answer is active and names the user who logs in."""
+
+    url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    ca_file: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Scenario:
     name: str = ""
@@ -72,6 +84,8 @@ class _Scenario:
     users: Mapping[str, str] = field(default_factory=lambda: {LAB_USER: LAB_PASSWORD})
     password_of: Callable[[str], str | None] | None = None  # fallback rule for users not listed
     tokens: Mapping[str, str] = field(default_factory=lambda: {LAB_USER: LAB_TOKEN})  # XOAUTH2
+    token_introspection: TokenIntrospection | None = None
+    """XOAUTH2 tokens are checked here instead of against `tokens` (console.lab.oauth_server)."""
     auth_reply: str | None = None  # scripted answer to the credentials (after reading them)
     auth_reply_user: str | None = None  # ... only for this username (else for everyone)
     # command name -> scripted reply, instead of the normal answer (not for LOGIN/AUTHENTICATE/
@@ -163,18 +177,6 @@ GMAIL_BAD_CREDENTIALS = (
 )
 
 
-@dataclass(frozen=True)
-class TokenIntrospection:
-    """Where a lab server checks OAuth2 tokens (RFC 7662), as a resource server does: the
-    endpoint, this server's client credentials there, and the CA of the endpoint's certificate.
-    A token is good when the answer is active and names the user who logs in."""
-
-    url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    ca_file: str
-
-
 @dataclass(frozen=True, kw_only=True)
 class SmtpScenario(_Scenario):
     """One scripted SMTP submission server (no mail is ever accepted)."""
@@ -188,8 +190,6 @@ class SmtpScenario(_Scenario):
     starttls_required_reply: str = "530 5.7.0 Must issue a STARTTLS command first."
     xoauth2_challenge: str = GMAIL_XOAUTH2_CHALLENGE
     xoauth2_failed_reply: str = GMAIL_BAD_CREDENTIALS
-    token_introspection: TokenIntrospection | None = None
-    """XOAUTH2 tokens are checked here instead of against `tokens` (console.lab.oauth_server)."""
 
     def plain_extensions(self) -> tuple[str, ...]:
         """Before TLS. Derived: `starttls` adds STARTTLS and hides AUTH (as Gmail and Microsoft

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 
 from console.core.model import Security
+from console.lab.introspect import token_is_active
 from console.lab.link import Closed, Link
-from console.lab.oauth_server import token_is_active
 from console.lab.sasl import SaslError, parse_login_part, parse_plain, parse_xoauth2, text
 from console.lab.scenario import SmtpScenario
 from console.lab.server import LabServer

@@ -61,8 +61,7 @@ _ERROR_WORDS = {
     "authorization_declined": "the user declined the sign-in",
     "expired_token": "the code expired before anyone entered it",
     "bad_verification_code": "the sign-in service did not recognise the device code",
-    "invalid_grant": "the stored sign-in is no longer valid (revoked, expired, or the password "
-    "changed)",
+    "invalid_grant": "it is no longer valid (revoked, expired, or the password changed)",
     "invalid_client": "the sign-in service does not know this app registration",
     "unauthorized_client": "the app registration may not use this sign-in flow",
     "invalid_scope": "the app registration lacks the mail permissions",

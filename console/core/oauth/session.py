@@ -16,9 +16,10 @@ async def refresh(sign_in: SignIn, refresh_token: str) -> Grant:
         client.close()
 
 
-def _refused(exc: BaseException) -> bool:
+def refused(exc: BaseException) -> bool:
+    """The identity platform refused the refresh token itself: retrying cannot help."""
     return isinstance(exc, SignInError) and exc.code in {"invalid_grant", "invalid_client"}
 
 
-SIGN_INS = SignIns(refresh, permanent=_refused)
+SIGN_INS = SignIns(refresh, permanent=refused)
 """Every sign-in of this process (the console, `check`, `login`)."""

@@ -94,8 +94,11 @@ class SignIns:
         clock: Callable[[], float] = time.time,
         margin: float = REFRESH_MARGIN,
         permanent: Callable[[BaseException], bool] = lambda exc: False,
+        keep: bool = True,
     ) -> None:
+        """`keep=False`: never read or write the keyring (the demo; sign-ins last the session)."""
         self._refresher = refresher
+        self._keep = keep
         self._clock = clock
         self._margin = margin
         self._permanent = permanent
@@ -107,9 +110,7 @@ class SignIns:
         key = keyring_user(sign_in.platform, sign_in.email)
         entry = self._entries[key] = _Entry(grant.refresh_token)
         self._take(entry, grant)
-        kept = bool(grant.refresh_token) and save_refresh_token(
-            sign_in.platform, sign_in.email, grant.refresh_token or ""
-        )
+        kept = bool(grant.refresh_token) and self._save(sign_in, grant.refresh_token or "")
         self.kept[key] = kept
         return kept
 
@@ -118,14 +119,18 @@ class SignIns:
         entry = self._entries.get(keyring_user(sign_in.platform, sign_in.email))
         if entry is not None and (entry.access_token or entry.refresh_token):
             return True
-        return load_refresh_token(sign_in.platform, sign_in.email) is not None
+        return self._keep and load_refresh_token(sign_in.platform, sign_in.email) is not None
 
     async def access_token(self, sign_in: SignIn) -> str:
         """A valid access token; refreshes (once, however many ask) when it is about to expire."""
         key = keyring_user(sign_in.platform, sign_in.email)
         entry = self._entries.get(key)
         if entry is None:
-            stored = await asyncio.to_thread(load_refresh_token, sign_in.platform, sign_in.email)
+            stored = None
+            if self._keep:
+                stored = await asyncio.to_thread(
+                    load_refresh_token, sign_in.platform, sign_in.email
+                )
             entry = self._entries.setdefault(key, _Entry(stored))
         if entry.lock is None:
             entry.lock = asyncio.Lock()
@@ -146,11 +151,12 @@ class SignIns:
                 raise
             self._take(entry, grant)
             if grant.refresh_token and self.kept.get(key, True):
-                self.kept[key] = save_refresh_token(
-                    sign_in.platform, sign_in.email, grant.refresh_token
-                )
+                self.kept[key] = self._save(sign_in, grant.refresh_token)
             assert entry.access_token is not None
             return entry.access_token
+
+    def _save(self, sign_in: SignIn, refresh_token: str) -> bool:
+        return self._keep and save_refresh_token(sign_in.platform, sign_in.email, refresh_token)
 
     def forget(self, sign_in: SignIn) -> None:
         self._entries.pop(keyring_user(sign_in.platform, sign_in.email), None)
