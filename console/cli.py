@@ -329,6 +329,8 @@ def cmd_tui(session: Session) -> object:
         runner_factory=partial(Runner, allowed_hosts=session.allowed_hosts),
         allowed_hosts=session.allowed_hosts,
         results=results_path(demo=session.demo, folder=session.state_dir),
+        sign_ins=session.sign_ins,
+        enter_code=session.enter_code,
     )
     outcome = app.run()
     if app.exit_signal is not None:  # the console quit on SIGTERM/SIGHUP (console/signals.py)

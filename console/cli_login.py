@@ -42,9 +42,8 @@ def add_parser(sub: argparse._SubParsersAction[Any], common: Callable[..., None]
 
 def sign_in_of(account: Account) -> SignIn:
     """The account's built-in sign-in, or a UsageError saying what to set."""
-    for server in (account.smtp, account.imap):
-        if server is not None and server.sign_in is not None:
-            return server.sign_in
+    if account.sign_in is not None:
+        return account.sign_in
     raise UsageError(
         f'{account.email} does not use a built-in sign-in: set auth = "oauth2" in its '
         "[account.smtp] and [account.imap] tables (without oauth2_token_command); the provider "

@@ -267,6 +267,14 @@ class Account:
     def settings_for(self, protocol: Protocol) -> ServerSettings | None:
         return self.smtp if protocol is Protocol.SMTP else self.imap
 
+    @property
+    def sign_in(self) -> SignIn | None:
+        """The built-in sign-in its servers use (one per account), if any."""
+        for server in (self.smtp, self.imap):
+            if server is not None and server.sign_in is not None:
+                return server.sign_in
+        return None
+
     def issues_for(self, protocol: Protocol) -> tuple[ConfigIssue, ...]:
         prefix = f"{protocol.value}."
         return tuple(i for i in self.issues if i.field and i.field.startswith(prefix))

@@ -22,6 +22,7 @@ from textual.screen import Screen
 
 from console.core.config import ConfigError, LoadedConfig, load_config
 from console.core.model import ServerSettings
+from console.core.oauth.store import SignIns
 from console.core.runner import Runner
 from console.core.secrets import (
     SecretProvider,
@@ -90,6 +91,8 @@ class MailConsoleApp(App[None]):
         allowed_hosts: frozenset[str] | None = None,
         keymap_path: Path | None = None,
         results: Path | None = None,
+        sign_ins: SignIns | None = None,
+        enter_code: Callable[[str, str], None] | None = None,
     ) -> None:
         """
         Args:
@@ -106,7 +109,11 @@ class MailConsoleApp(App[None]):
             allowed_hosts: the only hosts "find settings" may probe (the demo: loopback).
             keymap_path: the user's keys (`[keymap]`); default `keymap.toml` in the config dir.
             results: the results store file; `results.sqlite3` in the state dir by default.
+            sign_ins: where `L` keeps sign-ins (the demo: in memory); the keyring by default.
+            enter_code: the demo's stand-in for the user entering a device code (email, code).
         """
+        self._sign_ins = sign_ins
+        self._enter_code = enter_code
         super().__init__()
         self.config_path = Path(config_path)
         self._secrets: SecretProvider = secrets or fetch_secret
@@ -209,6 +216,8 @@ class MailConsoleApp(App[None]):
             check_on_start=self._check_on_start,
             allowed_hosts=self._allowed_hosts,
             results=self._results,
+            sign_ins=self._sign_ins,
+            enter_code=self._enter_code,
         )
 
     def on_mount(self) -> None:

@@ -165,6 +165,15 @@ MAIN_BINDINGS: tuple[Binding, ...] = (
         "account the filter shows; it checks that a reply arrives in the tracked mailbox and stays",
     ),
     Binding(
+        "L",
+        "sign_in",
+        "Sign in",
+        id="table.sign-in",
+        show=False,
+        tooltip="Sign in with Microsoft (device code): the current account, the selection, or "
+        "every account the filter shows, one after another; the refresh token goes to the keyring",
+    ),
+    Binding(
         "A",
         "audit_report",
         "Audit report",

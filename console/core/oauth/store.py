@@ -98,7 +98,7 @@ class SignIns:
     ) -> None:
         """`keep=False`: never read or write the keyring (the demo; sign-ins last the session)."""
         self._refresher = refresher
-        self._keep = keep
+        self.keep = keep
         self._clock = clock
         self._margin = margin
         self._permanent = permanent
@@ -119,7 +119,7 @@ class SignIns:
         entry = self._entries.get(keyring_user(sign_in.platform, sign_in.email))
         if entry is not None and (entry.access_token or entry.refresh_token):
             return True
-        return self._keep and load_refresh_token(sign_in.platform, sign_in.email) is not None
+        return self.keep and load_refresh_token(sign_in.platform, sign_in.email) is not None
 
     async def access_token(self, sign_in: SignIn) -> str:
         """A valid access token; refreshes (once, however many ask) when it is about to expire."""
@@ -127,7 +127,7 @@ class SignIns:
         entry = self._entries.get(key)
         if entry is None:
             stored = None
-            if self._keep:
+            if self.keep:
                 stored = await asyncio.to_thread(
                     load_refresh_token, sign_in.platform, sign_in.email
                 )
@@ -156,7 +156,7 @@ class SignIns:
             return entry.access_token
 
     def _save(self, sign_in: SignIn, refresh_token: str) -> bool:
-        return self._keep and save_refresh_token(sign_in.platform, sign_in.email, refresh_token)
+        return self.keep and save_refresh_token(sign_in.platform, sign_in.email, refresh_token)
 
     def forget(self, sign_in: SignIn) -> None:
         self._entries.pop(keyring_user(sign_in.platform, sign_in.email), None)

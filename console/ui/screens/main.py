@@ -26,6 +26,7 @@ from console.core.canary import CanaryProgress
 from console.core.config import LoadedConfig
 from console.core.fleet.groups import count_groups, group_failures
 from console.core.model import Account, CheckResult, Protocol, Settings
+from console.core.oauth.store import SignIns
 from console.core.runner import AccountFinished, auto_recheck_allowed
 from console.core.secrets import SecretProvider
 from console.ui import detail
@@ -43,6 +44,7 @@ from console.ui.messages import RunnerEventsPending
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.editing import FIND_GROUP, EditFlow, StoreSecret
 from console.ui.screens.groups import GroupsScreen
+from console.ui.screens.sign_in import EnterCode, SignInScreen
 from console.ui.sorting import SORT_KEYS, SortOrder
 from console.ui.widgets.account_editor import AccountEditor
 from console.ui.widgets.accounts_table import AccountsTable
@@ -83,9 +85,15 @@ class MainScreen(Screen[None]):
         check_on_start: bool,
         allowed_hosts: frozenset[str] | None = None,
         results: Path | None = None,
+        sign_ins: SignIns | None = None,
+        enter_code: EnterCode | None = None,
     ) -> None:
-        """`results`: the results store file (None: nothing remembered or recorded)."""
+        """`results`: the results store file (None: nothing remembered or recorded).
+        `sign_ins`: where `L` keeps sign-ins (None: the process's store, with the keyring);
+        `enter_code`: the demo's stand-in for the user entering a device code."""
         super().__init__()
+        self.sign_ins = sign_ins
+        self.enter_code = enter_code
         self.path = path
         self.loaded = loaded
         self.load_error = load_error
@@ -583,6 +591,34 @@ class MainScreen(Screen[None]):
                 self.start_canary(accounts)
 
         self.app.push_screen(ConfirmScreen(targets_question(accounts), yes="Send"), answered)
+
+    # -- sign-in ------------------------------------------------------------------------------
+
+    def action_sign_in(self) -> None:
+        """Sign the chosen accounts in (those with a built-in sign-in), then re-test them."""
+        accounts = self.canary_targets()
+        targets = [(a.email, s) for a in accounts if (s := a.sign_in) is not None]
+        if not targets:
+            if accounts:
+                self.notify(
+                    f'{accounts[0].email} does not use a built-in sign-in: set auth = "oauth2" '
+                    "in its SMTP and IMAP tables (e to edit), for a Microsoft 365 or Outlook.com "
+                    "mailbox.",
+                    severity="warning",
+                    markup=False,
+                )
+            return
+        if self.sign_ins is None:
+            from console.core.oauth.session import SIGN_INS
+
+            self.sign_ins = SIGN_INS
+
+        def signed(emails: list[str] | None) -> None:
+            if emails:
+                self.start_checks(self.board[e].account for e in emails if e in self.board)
+
+        screen = SignInScreen(targets, sign_ins=self.sign_ins, enter_code=self.enter_code)
+        self.app.push_screen(screen, signed)
 
     def start_canary(self, accounts: list[Account]) -> None:
         for account in accounts:
