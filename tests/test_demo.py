@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 from ui_support import highlight, main_screen, row, settle, shown_emails
 
 from console.core.diagnosis import advise
@@ -17,6 +17,7 @@ from console.core.model import Cause, Protocol
 from console.core.runner import Runner
 from console.lab.demo import DEMO_HOSTS, DemoLab
 from console.ui.app import MailConsoleApp
+from console.ui.screens.sign_in import SignInScreen
 
 # email -> (state cell, protocol of the cause, cause) for the demo's special accounts.
 EXPECTED = {
@@ -30,6 +31,8 @@ EXPECTED = {
     "wes@wayne.example": ("◐ conditional", Protocol.IMAP, Cause.CERTIFICATE_INVALID),
     "sid@soylent.example": ("◐ conditional", Protocol.IMAP, Cause.TIMEOUT),
     "rita@rekall.example": ("◐ conditional", Protocol.IMAP, Cause.RATE_LIMITED),
+    "ines@fabrikam.example": ("✕ disconnected", Protocol.SMTP, Cause.SECRET_UNAVAILABLE),
+    "omar@fabrikam.example": ("✕ disconnected", Protocol.SMTP, Cause.SECRET_UNAVAILABLE),
 }
 
 
@@ -47,7 +50,35 @@ def demo_app(demo: DemoLab, state_dir: Path) -> MailConsoleApp:
         store_secret=demo.secrets.set,
         runner_factory=partial(Runner, allowed_hosts=DEMO_HOSTS),
         state_dir=state_dir,
+        sign_ins=demo.sign_ins,
+        enter_code=demo.enter_code,
     )
+
+
+async def test_a_newcomer_signs_in_with_the_device_code_and_sees_why_a_sign_in_failed(
+    demo: DemoLab, tmp_path: Path
+) -> None:
+    app = demo_app(demo, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        omar = main_screen(app).board["omar@fabrikam.example"].check_for(Protocol.IMAP)
+        assert omar is not None and omar.message is not None
+        assert "no longer valid" in omar.message and "press L" in omar.message
+        await highlight(app, pilot, "ines@fabrikam.example")
+        await pilot.press("L")
+        screen = app.screen
+        assert isinstance(screen, SignInScreen)
+        for _ in range(200):  # the demo enters the code after 3 s; MSAL polls every second
+            if screen.signed:
+                break
+            await pilot.pause(0.05)
+        assert screen.signed == ["ines@fabrikam.example"]
+        shown = str(screen.query_one("#list", Static).render())
+        assert "✓ ines@fabrikam.example: signed in, kept in memory" in shown
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert row(app, "ines@fabrikam.example")["state"] == "● connected"
+        assert row(app, "omar@fabrikam.example")["state"] == "✕ disconnected"
 
 
 async def test_the_demo_shows_every_state_and_the_common_causes(

@@ -60,8 +60,11 @@ class TurnsProxy:
         finally:
             for task in both:
                 task.cancel()
+            await asyncio.gather(*both, return_exceptions=True)
+            # abort, not close: a close waits for unsent data a gone peer never reads, and a
+            # transport still closing when the loop ends leaks its socket (ResourceWarning)
             for writer in (client_w, server_w):
-                writer.close()
+                writer.transport.abort()
                 with contextlib.suppress(ConnectionError):
                     await writer.wait_closed()
 
@@ -83,6 +86,7 @@ class TurnsProxy:
             await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def settled(self) -> Conversation:
         """The one conversation, once both sides have finished."""

@@ -437,6 +437,8 @@ class LabAuthServer:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await server.wait_closed()
+        for _ in range(3):  # let connection_lost callbacks close the sockets
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> Self:
         return await self.start()
