@@ -511,8 +511,9 @@ class LabAuthServer:
             token.refresh_revoked = True
 
     def every_secret(self) -> list[str]:
-        """Every access and refresh token issued so far (tests grep artefacts for them)."""
-        found: list[str] = []
+        """Every access and refresh token and device code issued so far (tests grep artefacts
+        for them)."""
+        found: list[str] = list(self._devices)
         for token in self.issued:
             found.append(token.access_token)
             if token.refresh_token:
