@@ -72,6 +72,7 @@ def test_example_file_loads_with_no_issues_and_documents_each_case() -> None:
     by_email = {a.email: a for a in loaded.accounts}
     assert list(by_email) == [
         "alice@acme.example",
+        "dave@fabrikam.example",
         "bob@northwind.example",
         "carol@initech.example",
         "news@globex.example",
@@ -83,7 +84,12 @@ def test_example_file_loads_with_no_issues_and_documents_each_case() -> None:
         Protocol.SMTP, "smtp.gmail.com", 465, Security.TLS, "alice@acme.example"
     )
     assert alice.smtp.password_command is None  # the keyring provides it
+    signed_in = by_email["dave@fabrikam.example"]
+    assert signed_in.sign_in is not None and signed_in.sign_in.platform == "microsoft"
+    assert signed_in.sign_in.client_id is None  # the commented [settings] key is not set
+    assert signed_in.smtp is not None and signed_in.smtp.sign_in == signed_in.sign_in
     bob = by_email["bob@northwind.example"]
+    assert bob.sign_in is None  # its own token command wins
     assert bob.imap is not None and bob.imap.auth is AuthMethod.OAUTH2
     assert bob.imap.oauth2_token_command == "oama access bob@northwind.example"
     carol = by_email["carol@initech.example"]
@@ -105,7 +111,7 @@ def test_example_round_trip_through_save(example_copy: Path) -> None:
     assert again.raw == loaded.raw
     assert again.issues == ()
     text = example_copy.read_text()
-    assert text.count("[[account]]") == 5  # never collapsed into one inline `account = [...]`
+    assert text.count("[[account]]") == 6  # never collapsed into one inline `account = [...]`
     assert "[account.imap]" in text
 
 
