@@ -1,25 +1,31 @@
 """`mailconsole login EMAIL`: sign an account in with its provider (docs/oauth2.md).
 
 Microsoft 365 and Outlook.com sign in with the device-code flow: the command prints a page and a
-short code, waits while the user enters the code on any device, keeps the refresh token in the
-keyring (`oauth2:microsoft:<email>`), and then checks the account the way `check` does (same
-formats and exit codes; `--no-check` skips it). The instructions go to stderr, so stdout holds
-only the check's report. No token is ever printed.
+short code and waits while the user enters the code on any device. Google signs in in a browser:
+the command prints an address and waits for the browser's redirect to a loopback port, or (over
+SSH, where the browser cannot reach it) for the redirected address pasted on stdin. The refresh
+token goes to the keyring (`oauth2:<platform>:<email>`); then the account is checked the way
+`check` does (same formats and exit codes; `--no-check` skips it). The instructions go to stderr,
+so stdout holds only the check's report. No token is ever printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli import EXIT_CANNOT_RUN, Session, UsageError, _load, cmd_check, select_accounts
 from console.core.model import Account, SignIn
-from console.core.oauth.store import SignIns
+from console.core.oauth.store import Grant, SignIns
 from console.core.safe_text import visible
+
+if TYPE_CHECKING:
+    from console.core.oauth.google import GoogleSignIn
 
 EXIT_SIGNED_IN = 0
 
@@ -27,9 +33,11 @@ EXIT_SIGNED_IN = 0
 def add_parser(sub: argparse._SubParsersAction[Any], common: Callable[..., None]) -> None:
     login = sub.add_parser(
         "login",
-        help="sign an account in with its provider (Microsoft 365, Outlook.com)",
-        description="Sign in with the device-code flow: open the page shown, enter the code, "
-        "and the sign-in is kept in the keyring; then the account is checked. Exit status: "
+        help="sign an account in with its provider (Microsoft 365, Outlook.com, Google)",
+        description="Sign in: Microsoft with a device code (open the page shown, enter the "
+        "code), Google in a browser (open the address shown; over SSH paste back the address "
+        "the browser ends on). The sign-in is kept in the keyring; then the account is checked. "
+        "Exit status: "
         "check's (0 connected, 1 conditional, 2 disconnected), 3 when the sign-in failed.",
     )
     common(login, default=argparse.SUPPRESS)
@@ -47,8 +55,8 @@ def sign_in_of(account: Account) -> SignIn:
     raise UsageError(
         f'{account.email} does not use a built-in sign-in: set auth = "oauth2" in its '
         "[account.smtp] and [account.imap] tables (without oauth2_token_command); the provider "
-        'must be Microsoft 365 or Outlook.com (set provider = "microsoft365" when the address '
-        "does not show it)"
+        "must be Microsoft 365, Outlook.com, Gmail or Google Workspace (set provider = "
+        '"microsoft365" or "google_workspace" when the address does not show it)'
     )
 
 
@@ -95,31 +103,70 @@ async def sign_in_now(
     sign_ins: SignIns | None = None,
     enter_code: Callable[[str, str], None] | None = None,
 ) -> bool:
-    """Run the device-code flow for one sign-in and keep it in `sign_ins` (default: the
-    process's store); returns whether the keyring kept it. `enter_code(email, code)` is told
-    the code as the user is (the demo enters it for them)."""
-    from console.core.oauth.microsoft import MicrosoftSignIn, SignInError
-    from console.core.oauth.session import SIGN_INS
+    """Sign in once (Microsoft: device code; Google: browser, loopback or pasted address) and
+    keep it in `sign_ins` (default: the process's store); returns whether the keyring kept it.
+    `enter_code(email, code)` is told a device code as the user is (the demo enters it)."""
+    from console.core.oauth.google import GoogleSignIn
+    from console.core.oauth.microsoft import SignInError
+    from console.core.oauth.session import SIGN_INS, client_for
 
     try:
-        client = MicrosoftSignIn(sign_in)
+        client = client_for(sign_in)
     except SignInError as exc:
         raise SignInFailed(str(exc)) from None
     try:
-        code = await client.start()
-        minutes = max(1, round((code.expires_at - time.time()) / 60))
-        tell(
-            f"To sign in {sign_in.email}: {code.instructions} "
-            f"(within {minutes} minutes). Waiting..."
-        )
-        if enter_code is not None:
-            enter_code(sign_in.email, code.user_code)
-        grant = await client.finish(code)
+        if isinstance(client, GoogleSignIn):
+            grant = await _browser_flow(client, tell)
+        else:
+            code = await client.start()
+            minutes = max(1, round((code.expires_at - time.time()) / 60))
+            tell(
+                f"To sign in {sign_in.email}: {code.instructions} "
+                f"(within {minutes} minutes). Waiting..."
+            )
+            if enter_code is not None:
+                enter_code(sign_in.email, code.user_code)
+            grant = await client.finish(code)
     except SignInError as exc:
         raise SignInFailed(f"{exc} Nothing was stored.") from None
     finally:
         client.close()
     return await asyncio.to_thread((sign_ins or SIGN_INS).remember, sign_in, grant)
+
+
+async def _browser_flow(client: GoogleSignIn, tell: Callable[[str], None]) -> Grant:
+    """Google: wait for the loopback redirect, or for the redirected address on stdin."""
+    from console.core.oauth.microsoft import SignInError
+
+    authorization = await client.start()
+    tell(f"To sign in {client.sign_in.email}: {authorization.instructions} Waiting...")
+    loop = asyncio.get_running_loop()
+    stdin = sys.stdin.fileno()
+    pending = bytearray()  # raw reads: a buffered readline would hide a second pasted line
+
+    def pasted() -> None:
+        chunk = os.read(stdin, 65536)
+        if not chunk:  # end of input: only the loopback redirect can finish now
+            loop.remove_reader(stdin)
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            if line.strip():
+                try:
+                    client.paste(authorization, line.decode("utf-8", "replace"))
+                except SignInError as exc:
+                    tell(str(exc))
+
+    try:
+        loop.add_reader(stdin, pasted)
+    except (OSError, ValueError, NotImplementedError):  # no readable stdin (a closed descriptor)
+        stdin = -1
+    try:
+        return await client.finish(authorization)
+    finally:
+        if stdin >= 0:
+            loop.remove_reader(stdin)
 
 
 def _tell(message: str) -> None:

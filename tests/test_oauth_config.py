@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.core.config import load_config
-from console.core.model import SignIn
+from console.core.model import GOOGLE_AUTHORITY, SignIn
 
 MICROSOFT = """
 [[account]]
@@ -83,7 +83,27 @@ def test_oauth2_on_a_server_without_a_built_in_sign_in_says_what_to_do(tmp_path:
         '[[account]]\nemail = "gi@gmail.com"\n[account.smtp]\nhost = "smtp.gmail.com"\n'
         'port = 465\nsecurity = "tls"\nauth = "oauth2"\n'
     )
-    issues = {i.account: i for i in load_config(path).issues}
+    loaded = load_config(path)
+    issues = {i.account: i for i in loaded.issues}
+    assert list(issues) == ["bo@example.com"]
     assert issues["bo@example.com"].field == "smtp.oauth2_token_command"
     assert 'set provider = "microsoft365"' in issues["bo@example.com"].message
-    assert "for Gmail set oauth2_token_command" in issues["gi@gmail.com"].message
+    gmail = next(a for a in loaded.accounts if a.email == "gi@gmail.com")
+    assert gmail.sign_in is not None and gmail.sign_in.platform == "google"
+    assert gmail.sign_in.authority == GOOGLE_AUTHORITY
+
+
+def test_googles_client_secret_may_be_in_the_file_other_secrets_may_not(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[settings]\noauth2_client_id = "x.apps.googleusercontent.com"\n'
+        'oauth2_client_secret = "GOCSPX-not-confidential"\nsmtp_password = "hunter2"\n'
+        '[[account]]\nemail = "gi@gmail.com"\n[account.smtp]\nhost = "smtp.gmail.com"\n'
+        'port = 465\nsecurity = "tls"\nauth = "oauth2"\n'
+    )
+    loaded = load_config(path)
+    assert [i.field for i in loaded.issues] == ["settings.smtp_password"]
+    (account,) = loaded.accounts
+    assert account.sign_in is not None
+    assert account.sign_in.client_secret == "GOCSPX-not-confidential"
+    assert "GOCSPX" not in repr(account.sign_in)

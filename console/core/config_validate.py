@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from console.core.model import (
+    AUTHORITIES,
     DEFAULT_PORTS,
     Account,
     AuthMethod,
@@ -38,13 +39,16 @@ _INVALID = Cause.SETTINGS_INVALID
 
 _SECRET_NAMES = frozenset({"password", "passwd", "pass", "token", "secret", "api_key", "apikey"})
 _SECRET_SUFFIXES = ("_password", "_passwd", "_token", "_secret")
+NOT_SECRET = "oauth2_client_secret"
+"""Google's installed-app client secret: Google documents it as not confidential (it ships inside
+every desktop app), so the account file may hold it."""
 
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Keys that would hold a password or token (never in the file); `*_command` keys are fine."""
     k = key.strip().lower()
-    if k.endswith("_command"):
+    if k.endswith("_command") or k == NOT_SECRET:
         return False
     return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
 
@@ -431,7 +435,13 @@ def _server(
     )
 
 
-SIGN_IN_KEYS = ("oauth2_client_id", "oauth2_tenant", "oauth2_authority", "oauth2_ca_file")
+SIGN_IN_KEYS = (
+    "oauth2_client_id",
+    "oauth2_client_secret",
+    "oauth2_tenant",
+    "oauth2_authority",
+    "oauth2_ca_file",
+)
 """Where a built-in sign-in goes ([settings], overridden per account; docs/oauth2.md)."""
 
 
@@ -484,15 +494,8 @@ def _with_sign_in(
             field,
             'auth = "oauth2" needs oauth2_token_command (the command that prints an access '
             'token), or a provider whose sign-in is built in: set provider = "microsoft365" '
-            'or "outlook" for a Microsoft mailbox, then run `mailconsole login EMAIL`',
-            _MISSING,
-        )
-        return server
-    if platform != "microsoft":
-        issue(
-            field,
-            f"the built-in sign-in covers Microsoft 365 and Outlook.com; for {known.name} set "
-            "oauth2_token_command to a helper that prints an access token (docs/oauth2.md)",
+            'or "outlook" for a Microsoft mailbox (or "gmail", "google_workspace" for Google), '
+            "then run `mailconsole login EMAIL`",
             _MISSING,
         )
         return server
@@ -501,8 +504,9 @@ def _with_sign_in(
         email=account.email,
         client_id=keys.get("oauth2_client_id"),
         tenant=keys.get("oauth2_tenant", SignIn.tenant),
-        authority=keys.get("oauth2_authority", SignIn.authority),
+        authority=keys.get("oauth2_authority", AUTHORITIES[platform]),
         ca_file=keys.get("oauth2_ca_file"),
+        client_secret=keys.get("oauth2_client_secret"),
     )
     return replace(server, sign_in=sign_in)
 

@@ -185,6 +185,9 @@ DEFAULT_PORTS: Mapping[Protocol, Mapping[Security, int]] = {
 
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 """Microsoft's identity platform (national clouds and tests set `oauth2_authority`)."""
+GOOGLE_AUTHORITY = "https://accounts.google.com"
+"""Google's (its OpenID configuration names the token endpoint)."""
+AUTHORITIES = {"microsoft": MICROSOFT_AUTHORITY, "google": GOOGLE_AUTHORITY}
 
 
 @dataclass(frozen=True)
@@ -195,15 +198,18 @@ class SignIn:
     keyring under `oauth2:<platform>:<email>`; nothing here is secret.
     """
 
-    platform: str  # "microsoft" (providers.toml `sign_in`)
+    platform: str  # "microsoft" or "google" (providers.toml `sign_in`)
     email: str  # the account's email: the keyring key, and the user the sign-in is for
     client_id: str | None  # the app registration's application (client) id
-    tenant: str = "common"  # work, school and personal accounts; a tenant id narrows it
+    tenant: str = "common"  # Microsoft: work, school and personal accounts; a tenant id narrows it
     authority: str = MICROSOFT_AUTHORITY
     ca_file: str | None = None  # extra CA for the sign-in service (TLS-inspecting proxies, tests)
+    client_secret: str | None = field(default=None, repr=False)
+    """Google's installed-app client secret, which Google documents as not confidential."""
 
     @property
     def authority_url(self) -> str:
+        """Microsoft's authority: the instance and the tenant."""
         return f"{self.authority.rstrip('/')}/{self.tenant}"
 
 

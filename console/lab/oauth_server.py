@@ -8,7 +8,8 @@ claims `console.core.oauth.explain` reads). Nothing here listens beyond loopback
     ca = LabCA()
     async with LabAuthServer(ca=ca, users={"ana@lab.test"}) as auth:
         auth.authority                      # https://localhost:PORT/<tenant>: MSAL's authority
-        auth.client_id                      # a public client allowed every grant
+        auth.client_id                      # a public client allowed every grant (Microsoft)
+        auth.google_client_id, auth.google_client_secret   # a Google-style installed app
         auth.approve(user_code, "ana@lab.test")   # what the user does in the browser
         auth.introspection_url(resource)    # for Dovecot's oauth2 passdb and the lab SMTP
 
@@ -20,6 +21,8 @@ OpenID discovery):
     POST /<tenant>/oauth2/v2.0/token           device_code, authorization_code (+PKCE), refresh
     GET  /<tenant>/oauth2/v2.0/authorize       authorization code; the `login_hint` user consents
     GET  /device?user_code=CODE&user=EMAIL     the user's approval, as a browser would send it
+    GET  /.well-known/openid-configuration     Google's shape: /o/oauth2/v2/auth and /token
+                                               (the Google-style client gets opaque tokens)
     POST /introspect                           RFC 7662, for resource servers (basic auth)
 
 Resource servers ("imap", "smtp") introspect with their own client credentials; a token is
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
@@ -71,6 +74,8 @@ SCOPE_URLS = tuple(f"{EXCHANGE}/{scope}" for scope in SCOPES.values())
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 LAB_TENANT = "11111111-2222-3333-4444-555555555555"
 LAB_CLIENT_ID = "lab-mailconsole-public-client"
+LAB_GOOGLE_CLIENT_ID = "lab-mailconsole.apps.googleusercontent.lab"
+GMAIL = "https://mail.google.com/"
 MAX_BODY = 64 * 1024
 
 
@@ -352,6 +357,8 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         resource = self.server.lab.resources.get(client.client_id)
         if token is None or resource is None:
             return None
+        if token.audience == GMAIL and GMAIL in token.scope.split():
+            return token  # Google: one scope for IMAP and SMTP
         if token.audience != EXCHANGE or SCOPES[resource] not in _scopes(token.scope):
             return None
         return token
@@ -391,7 +398,15 @@ class LabAuthServer:
         """The audience of the next tokens (set GRAPH to issue a Microsoft Graph token)."""
         self.scope_override: str | None = None
         """Grant these scopes instead of those requested (a registration missing a permission)."""
-        self.clients: dict[str, LabClient] = {LAB_CLIENT_ID: LabClient(LAB_CLIENT_ID)}
+        self.google_client_secret = secrets.token_urlsafe(18)
+        self.clients: dict[str, LabClient] = {
+            LAB_CLIENT_ID: LabClient(LAB_CLIENT_ID),
+            LAB_GOOGLE_CLIENT_ID: LabClient(
+                LAB_GOOGLE_CLIENT_ID,
+                client_secret=self.google_client_secret,
+                grant_types=("authorization_code", "refresh_token"),
+            ),
+        }
         self.resources: dict[str, str] = {}  # client id -> "imap" | "smtp"
         self._resource_secrets: dict[str, str] = {}
         self.pending_user_codes: list[str] = []
@@ -460,6 +475,10 @@ class LabAuthServer:
     @property
     def client_id(self) -> str:
         return LAB_CLIENT_ID
+
+    @property
+    def google_client_id(self) -> str:
+        return LAB_GOOGLE_CLIENT_ID
 
     def introspection_url(self, resource: str, *, with_credentials: bool = True) -> str:
         """The RFC 7662 endpoint, with the resource server's credentials in it (Dovecot's form)."""
@@ -538,6 +557,14 @@ class LabAuthServer:
     ) -> dict[str, Any]:
         granted = self.scope_override if self.scope_override is not None else (scope or "")
         lifetime = expires_in or self.access_lifetime
+        if client.client_id == LAB_GOOGLE_CLIENT_ID:  # Google: opaque tokens, always a refresh
+            return {
+                "token_type": "Bearer",
+                "access_token": f"ya29.{secrets.token_urlsafe(48)}",
+                "expires_in": lifetime,
+                "scope": granted,
+                "refresh_token": f"1//{secrets.token_urlsafe(40)}",
+            }
         now = int(time.time())
         short = " ".join(s.rsplit("/", 1)[-1] for s in _scopes(granted) if s not in OIDC_SCOPES)
         claims = {
@@ -579,7 +606,9 @@ class LabAuthServer:
             refresh_token=token.get("refresh_token"),
             issued_at=time.time(),
             expires_in=int(token["expires_in"]),
-            audience=self.audience,
+            audience=GMAIL
+            if request.client.get_client_id() == LAB_GOOGLE_CLIENT_ID
+            else self.audience,
         )
         self.issued.append(item)
         self._by_access[item.access_token] = item
@@ -622,6 +651,12 @@ class LabAuthServer:
 
     def _route(self, request: _HttpRequest) -> tuple[int, Any, dict[str, str]]:
         path = request.path
+        if path == "/.well-known/openid-configuration":  # Google's shape: no tenant
+            return 200, self._discovery(google=True), {}
+        if path == "/o/oauth2/v2/auth":
+            path = f"/{self.tenant}/oauth2/v2.0/authorize"
+        if path == "/token":
+            path = f"/{self.tenant}/oauth2/v2.0/token"
         prefix = f"/{self.tenant}"
         if path == f"{prefix}/v2.0/.well-known/openid-configuration":
             return 200, self._discovery(), {}
@@ -633,7 +668,13 @@ class LabAuthServer:
             user = request.query.get("login_hint") or next(iter(sorted(self.users)), None)
             if user not in self.users:
                 return 400, {"error": "access_denied", "error_description": "unknown user"}, {}
-            return self._authlib.create_authorization_response(request, grant_user=user)  # type: ignore[no-any-return]
+            try:  # the user (login_hint) consents at once
+                grant = self._authlib.get_consent_grant(request, end_user=user)
+            except OAuth2Error as error:
+                return 400, dict(error.get_body()), {}
+            return self._authlib.create_authorization_response(  # type: ignore[no-any-return]
+                grant.request, grant_user=user, grant=grant
+            )
         if path == "/device" and request.method == "GET":
             code, user = request.query.get("user_code", ""), request.query.get("user", "")
             if (
@@ -647,8 +688,16 @@ class LabAuthServer:
             return self._authlib.create_endpoint_response("introspection", request)  # type: ignore[no-any-return]
         return 404, {"error": "not_found"}, {}
 
-    def _discovery(self) -> dict[str, Any]:
+    def _discovery(self, *, google: bool = False) -> dict[str, Any]:
         root = f"{self.base}/{self.tenant}"
+        if google:
+            return {
+                "issuer": self.base,
+                "authorization_endpoint": f"{self.base}/o/oauth2/v2/auth",
+                "token_endpoint": f"{self.base}/token",
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["openid", "email", GMAIL],
+            }
         return {
             "issuer": f"{root}/v2.0",
             "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",

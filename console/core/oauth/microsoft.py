@@ -163,7 +163,7 @@ class MicrosoftSignIn:
             except (requests.RequestException, OSError) as exc:
                 host = urlsplit(self.sign_in.authority).hostname or self.sign_in.authority
                 raise SignInError(
-                    f"Could not reach the sign-in service at {host}: {_reason(exc)}"
+                    f"Could not reach the sign-in service at {host}: {http_reason(exc)}"
                 ) from None
             except ValueError as exc:  # MSAL: authority not https, or not a known authority
                 raise SignInError(f"The sign-in authority was refused: {exc}") from None
@@ -209,7 +209,7 @@ def _error(result: Mapping[str, Any], what: str) -> SignInError:
     return SignInError(message, code=code)
 
 
-def _reason(exc: BaseException) -> str:
+def http_reason(exc: BaseException) -> str:
     """Why the service could not be reached, without the URL (requests' text carries it)."""
     if isinstance(exc, requests.exceptions.SSLError):
         return (

@@ -1,15 +1,23 @@
-"""The process's stored sign-ins and how a refresh reaches the identity platform."""
+"""The process's stored sign-ins, and which identity platform serves a sign-in."""
 
 from __future__ import annotations
 
 from console.core.model import SignIn
+from console.core.oauth.google import GoogleSignIn
 from console.core.oauth.microsoft import MicrosoftSignIn, SignInError
 from console.core.oauth.store import Grant, SignIns
 
 
+def client_for(sign_in: SignIn) -> MicrosoftSignIn | GoogleSignIn:
+    """Microsoft's device-code flow or Google's browser flow; SignInError without a client id."""
+    if sign_in.platform == "google":
+        return GoogleSignIn(sign_in)
+    return MicrosoftSignIn(sign_in)
+
+
 async def refresh(sign_in: SignIn, refresh_token: str) -> Grant:
     """Exchange a stored refresh token at the sign-in's identity platform."""
-    client = MicrosoftSignIn(sign_in)
+    client = client_for(sign_in)
     try:
         return await client.refresh(refresh_token)
     finally:
