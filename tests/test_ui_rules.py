@@ -305,3 +305,28 @@ async def test_the_command_palette_offers_the_shipped_themes(tmp_path: Path) -> 
         await pilot.pause()
         assert app.theme == "mailconsole-light"
     assert load_prefs(tmp_path).theme == "mailconsole-light"
+
+
+@pytest.mark.parametrize("theme", ["mailconsole-dark", "mailconsole-light", "nord"])
+async def test_with_no_color_the_worst_state_has_the_most_contrast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, theme: str
+) -> None:
+    """NO_COLOR shows colours as their luminance: red "disconnected" was the dimmest text."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = MailConsoleApp(tmp_path / "accounts.toml", state_dir=tmp_path, theme_dirs=None)
+    async with app.run_test() as pilot:
+        assert app.no_color
+        app.theme = theme
+        await pilot.pause()
+        palette = app.state_palette()
+        background = Color.parse(app.theme_variables["background"])
+
+        def contrast(state: State) -> float:
+            colour = palette.states[state].color
+            assert colour is not None
+            return abs(Color.from_rich_color(colour).brightness - background.brightness)
+
+        order = [State.DISCONNECTED, State.CONDITIONAL, State.CONNECTED, State.UNCHECKED]
+        contrasts = [contrast(s) for s in order]
+        assert contrasts == sorted(contrasts, reverse=True), (theme, contrasts)
+        assert palette.states[State.DISCONNECTED].bold

@@ -43,6 +43,7 @@ from console.ui.themes import (
     DEFAULT_THEME,
     default_theme_dirs,
     load_themes,
+    monochrome_states,
     muted_style,
     state_styles,
     state_variable_defaults,
@@ -163,6 +164,13 @@ class MailConsoleApp(App[None]):
         if theme is None:
             return state_variable_defaults({})
         return state_variable_defaults(theme.to_color_system().generate())
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        if self.no_color:  # NO_COLOR: greys ranked by severity (console/ui/themes.py)
+            variables.update(monochrome_states(variables))
+            self.theme_variables = variables
+        return variables
 
     def state_palette(self) -> Palette:
         variables = self.theme_variables

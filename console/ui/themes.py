@@ -146,6 +146,31 @@ def state_variable_defaults(generated: Mapping[str, str]) -> dict[str, str]:
     return defaults
 
 
+_MONOCHROME_SHARE: Mapping[State, float] = {
+    State.DISCONNECTED: 1.0,
+    State.CONDITIONAL: 0.85,
+    State.CHECKING: 0.75,
+    State.CONNECTED: 0.62,
+    State.UNCHECKED: 0.5,
+}
+"""Under NO_COLOR, how far each state's grey is from the background towards the foreground."""
+
+
+def monochrome_states(variables: Mapping[str, str]) -> dict[str, str]:
+    """State colours for NO_COLOR: Textual then shows every colour as its luminance, which made
+    red "disconnected" the dimmest text of all; these greys rank the states by severity instead
+    (the worst has the most contrast with the background, on dark and light themes alike)."""
+    background = Color.parse(_solid(variables.get("background", ""), "") or "#000000")
+    foreground = Color.parse(
+        _solid(variables.get("foreground", ""), variables.get("background", ""))
+        or ("#000000" if background.brightness > 0.5 else "#ffffff")
+    )
+    return {
+        STATE_VARIABLES[state]: background.blend(foreground, share).hex
+        for state, share in _MONOCHROME_SHARE.items()
+    }
+
+
 def _solid(value: str, background: str) -> str | None:
     """A colour CSS and Rich both accept: alpha blended over the background, `auto` refused."""
     value = value.strip()
