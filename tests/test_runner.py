@@ -24,6 +24,7 @@ from console.core.model import (
     Status,
 )
 from console.core.runner import (
+    SESSION_HOSTS_ONLY,
     AccountFinished,
     CheckFinished,
     CheckStarted,
@@ -42,6 +43,9 @@ from console.lab import (
     SmtpScenario,
     derived_password,
 )
+from console.ui.board import Entry
+from console.ui.detail import detail_content
+from console.ui.knowledge import cause_title
 
 
 def server(protocol: Protocol, srv: LabServer, user: str, ca: str, host: str) -> ServerSettings:
@@ -184,7 +188,13 @@ async def test_missing_imap_is_conditional_and_allowed_hosts_are_enforced() -> N
     result = await runner.check_account(account)
     assert (result.smtp.cause, result.smtp.stage) == (Cause.SETTINGS_INVALID, Stage.CONFIG)
     assert "smtp.gmail.com was not contacted" in (result.smtp.message or "")
+    assert result.smtp.facts == {SESSION_HOSTS_ONLY: "127.0.0.1"}
     assert (result.imap.status, result.imap.cause) == (Status.MISSING, Cause.SETTINGS_MISSING)
+    # the console names it for what it is, not "Settings invalid" with a port to fix
+    entry = Entry(account, result)
+    assert cause_title(result.smtp) == "Not contacted (demo)"
+    shown = detail_content(entry, datetime.now(UTC), width=100).plain
+    assert "these settings were not tried" in shown and "Settings invalid" not in shown
 
 
 def _result(imap_cause: Cause | None) -> AccountResult:

@@ -82,6 +82,9 @@ class AccountFinished:
 RunnerEvent = CheckStarted | StageReached | CheckFinished | AccountFinished
 EventSink = Callable[[RunnerEvent], None]
 
+SESSION_HOSTS_ONLY = "session_hosts_only"
+"""Fact of a check refused because this session (the demo) may only reach its own hosts."""
+
 
 def auto_recheck_allowed(previous: AccountResult | None) -> bool:
     """A credential or policy failure is re-tried only on request or after the settings change.
@@ -231,7 +234,11 @@ class Runner:
             allowed = ", ".join(sorted(self._allowed_hosts))
             message = f"{settings.host} was not contacted: this session may only reach {allowed}"
             step = Step(Stage.CONFIG, False, 0, message)
-            return _failed_early(protocol, Stage.CONFIG, Cause.SETTINGS_INVALID, message, (step,))
+            refused = _failed_early(
+                protocol, Stage.CONFIG, Cause.SETTINGS_INVALID, message, (step,)
+            )
+            # the settings were never tried: the console says so instead of "settings invalid"
+            return dataclasses.replace(refused, facts={SESSION_HOSTS_ONLY: allowed})
         config_step = Step(Stage.CONFIG, True, 0, f"{settings.address} {settings.security.value}")
 
         on_stage(Stage.SECRET)

@@ -23,6 +23,7 @@ from console.core.model import (
     State,
     Status,
 )
+from console.core.runner import SESSION_HOSTS_ONLY
 from console.core.safe_text import one_line, visible
 from console.ui import knowledge
 from console.ui.board import Entry
@@ -165,6 +166,15 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
     if result.cause is None:
         page.line((f"✕ {name} failed", _FAILED))
         server_words(page, result)
+    elif SESSION_HOSTS_ONLY in result.facts:
+        page.line((f"✕ {name}: {knowledge.OUTSIDE_SESSION}", _FAILED))
+        page.item("  ", result.message or "")
+        page.item(
+            "",
+            "The demo only contacts its own lab servers on 127.0.0.1, so these settings were "
+            "not tried: they may well be right. To check a real account, start mailconsole "
+            "without --demo, on your own account file.",
+        )
     else:
         provider = knowledge.server_provider(account, result)
         advice = knowledge.explain(result.cause, result.protocol, provider)

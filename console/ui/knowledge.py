@@ -7,6 +7,7 @@ from functools import lru_cache
 from console.core.diagnosis import REPLY_TRACKING_CHECKLIST, STATE_MEANING, Advice, advise
 from console.core.model import Account, Cause, CheckResult, Protocol, State
 from console.core.providers import resolve_provider
+from console.core.runner import SESSION_HOSTS_ONLY
 
 
 @lru_cache(maxsize=2048)
@@ -14,10 +15,16 @@ def explain(cause: Cause, protocol: Protocol, provider: str | None) -> Advice:
     return advise(cause, protocol, provider)
 
 
+OUTSIDE_SESSION = "Not contacted (demo)"
+"""The title of a check the demo refused to make: the settings were never tried."""
+
+
 def cause_title(result: CheckResult) -> str:
     """The short title for a failed check (the table's cause column); no provider needed."""
     if result.cause is None:
         return ""
+    if SESSION_HOSTS_ONLY in result.facts:
+        return OUTSIDE_SESSION
     return explain(result.cause, result.protocol, None).title
 
 
