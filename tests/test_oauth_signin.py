@@ -230,7 +230,9 @@ async def test_a_revoked_sign_in_asks_to_sign_in_again_and_is_not_retried(
         assert result.cause is Cause.SECRET_UNAVAILABLE
         assert result.stage is Stage.SECRET
         assert "no longer valid" in result.message
-        assert f"Sign in again: mailconsole login {EMAIL}" in result.message
+        assert f"Sign in again: press L in the console, or run mailconsole login {EMAIL}" in (
+            result.message
+        )
     assert len(refreshes) == 2  # the sign-in's own token request, then one refused refresh
     assert smtp.connections_total == 0  # nothing was sent without a token
 
@@ -306,5 +308,6 @@ async def test_no_sign_in_yet_names_the_login_command(
     account = _account(auth, oauth_dovecot, smtp, auth_ca)
     for result in await _check(account):
         assert result.cause is Cause.SECRET_UNAVAILABLE
-        assert result.message == f"{EMAIL} is not signed in yet: run mailconsole login {EMAIL}"
+        login = f"press L in the console, or run mailconsole login {EMAIL}"
+        assert result.message == f"{EMAIL} is not signed in yet: {login}"
     assert smtp.connections_total == 0
