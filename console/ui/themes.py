@@ -15,7 +15,7 @@ from typing import Any
 import platformdirs
 from rich.color import Color as RichColor
 from rich.style import Style
-from textual.color import Color, ColorParseError
+from textual.color import BLACK, WHITE, Color, ColorParseError
 from textual.theme import Theme
 
 from console.core.model import State
@@ -160,11 +160,13 @@ def monochrome_states(variables: Mapping[str, str]) -> dict[str, str]:
     """State colours for NO_COLOR: Textual then shows every colour as its luminance, which made
     red "disconnected" the dimmest text of all; these greys rank the states by severity instead
     (the worst has the most contrast with the background, on dark and light themes alike)."""
-    background = Color.parse(_solid(variables.get("background", ""), "") or "#000000")
-    foreground = Color.parse(
-        _solid(variables.get("foreground", ""), variables.get("background", ""))
-        or ("#000000" if background.brightness > 0.5 else "#ffffff")
-    )
+    solid_background = _solid(variables.get("background", ""), "")
+    background = Color.parse(solid_background) if solid_background else BLACK
+    solid_foreground = _solid(variables.get("foreground", ""), variables.get("background", ""))
+    if solid_foreground:
+        foreground = Color.parse(solid_foreground)
+    else:
+        foreground = BLACK if background.brightness > 0.5 else WHITE
     return {
         STATE_VARIABLES[state]: background.blend(foreground, share).hex
         for state, share in _MONOCHROME_SHARE.items()
