@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from console.core.config import load_config
 from console.core.model import GOOGLE_AUTHORITY, SignIn
+from console.core.oauth.session import refresh
+from console.core.oauth.store import SignIns
+from console.core.secrets import SecretError, signed_in_token
 
 MICROSOFT = """
 [[account]]
@@ -107,3 +112,20 @@ def test_googles_client_secret_may_be_in_the_file_other_secrets_may_not(tmp_path
     assert account.sign_in is not None
     assert account.sign_in.client_secret == "GOCSPX-not-confidential"
     assert "GOCSPX" not in repr(account.sign_in)
+
+
+@pytest.mark.parametrize(
+    ("sign_in", "words"),
+    [
+        (SignIn("microsoft", "a@contoso.example", None), "register an app in Microsoft Entra"),
+        (
+            SignIn("google", "g@gmail.com", "id.apps", authority=GOOGLE_AUTHORITY),
+            "oauth2_client_id and oauth2_client_secret",
+        ),
+    ],
+)
+async def test_no_registered_app_says_what_to_register(sign_in: SignIn, words: str) -> None:
+    with pytest.raises(SecretError) as caught:
+        await signed_in_token(sign_in, SignIns(refresh, keep=False))
+    assert words in str(caught.value)
+    assert str(caught.value).endswith(f"or run mailconsole login {sign_in.email}.")

@@ -85,21 +85,16 @@ async def signed_in_token(sign_in: SignIn, sign_ins: SignIns | None = None) -> s
     """An access token from a stored sign-in (refreshed when due; console/core/oauth), from
     `sign_ins` or else the process's own store."""
     from console.core.oauth.microsoft import SignInError  # MSAL loads only when needed
+    from console.core.oauth.session import SIGN_INS, client_for
 
-    if sign_ins is None:
-        from console.core.oauth.session import SIGN_INS
-
-        sign_ins = SIGN_INS
     login = f"press L in the console, or run mailconsole login {sign_in.email}"
     try:
-        return await sign_ins.access_token(sign_in)
+        return await (sign_ins or SIGN_INS).access_token(sign_in)
     except LookupError:
-        if not sign_in.client_id:
-            raise SecretError(
-                f"{sign_in.email} is not signed in, and no app registration is set to sign in "
-                "with: put its Application (client) ID in [settings] as oauth2_client_id "
-                f"(README: Microsoft Entra app registration), then {login}"
-            ) from None
+        try:  # no registered app to sign in with: its error says what to register
+            client_for(sign_in).close()
+        except SignInError as exc:
+            raise SecretError(f"{sign_in.email} is not signed in. {exc} Then {login}.") from None
         raise SecretError(f"{sign_in.email} is not signed in yet: {login}") from None
     except SignInError as exc:
         raise SecretError(f"{exc} Sign in again: {login}") from None
