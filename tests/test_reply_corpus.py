@@ -20,7 +20,13 @@ from tests.reply_corpus import CorpusError, Entry, load_corpus
 CORPUS = load_corpus()
 BY_ID = {entry.id: entry for entry in CORPUS}
 
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES: dict[str, str] = {
+    "aiosmtpd-smtp-500-auth-not-recognized": (
+        "aiosmtpd says this to AUTH in a HELO session (a client bug); the same words from a server "
+        "without AUTH mean no password login at all, which is what the rules answer. The console "
+        "always sends EHLO, so it never meets the first case."
+    ),
+}
 """Entries the rules get wrong today, with why (xfail, strict: a fix must remove the entry)."""
 
 WORDLESS_TIERS = frozenset({"stage", "exception"})
@@ -37,21 +43,16 @@ NOT_YET_EARNED = frozenset(
         "yandex-no-access-rights",
         "phrase-no-auth-even-after-starttls",
         "phrase-auth-not-offered-before-tls",
-        "phrase-token-rejected",
         "phrase-account-held-for-security",
         "imap-nonexistent-user",
         "imap-noperm",
         "imap-corruption",
         "smtp-mechanism-before-tls",
-        "smtp-starttls-refused",
         "smtp-530-before-tls",
-        "smtp-policy-after-login",
         "words-contact-admin",
         "words-oauth",
         "reply-534",
         "reply-5xx-auth-before-tls",
-        "reply-55x-auth",
-        "reply-5xx-early",
         "evidence-imap-greeting-no",
         "evidence-imap-bad-at-login",
     }
