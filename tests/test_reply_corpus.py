@@ -40,7 +40,6 @@ NOT_YET_EARNED = frozenset(
         "banner-smtp-on-imap-text",
         "microsoft-locked",
         "yandex-credentials-or-disabled",
-        "yandex-no-access-rights",
         "phrase-no-auth-even-after-starttls",
         "phrase-auth-not-offered-before-tls",
         "phrase-account-held-for-security",
