@@ -1,4 +1,4 @@
-"""`mailconsole login EMAIL`: sign an account in with its provider (docs/oauth2.md).
+"""`mailconsole login EMAIL... | --tag T`: sign accounts in with their provider (docs/oauth2.md).
 
 Microsoft 365 and Outlook.com sign in with the device-code flow: the command prints a page and a
 short code and waits while the user enters the code on any device. Google signs in in a browser:
@@ -33,15 +33,19 @@ EXIT_SIGNED_IN = 0
 def add_parser(sub: argparse._SubParsersAction[Any], common: Callable[..., None]) -> None:
     login = sub.add_parser(
         "login",
-        help="sign an account in with its provider (Microsoft 365, Outlook.com, Google)",
+        help="sign accounts in with their provider (Microsoft 365, Outlook.com, Google)",
         description="Sign in: Microsoft with a device code (open the page shown, enter the "
         "code), Google in a browser (open the address shown; over SSH paste back the address "
-        "the browser ends on). The sign-in is kept in the keyring; then the account is checked. "
-        "Exit status: "
-        "check's (0 connected, 1 conditional, 2 disconnected), 3 when the sign-in failed.",
+        "the browser ends on). The sign-in is kept in the keyring; then the accounts are "
+        "checked. With --tag, every account of the tag that signs in this way, one after "
+        "another. Exit status: check's (0 connected, 1 conditional, 2 disconnected), 3 when a "
+        "sign-in failed.",
     )
     common(login, default=argparse.SUPPRESS)
-    login.add_argument("email", metavar="EMAIL")
+    login.add_argument("email", metavar="EMAIL", nargs="*", help="the accounts to sign in")
+    login.add_argument(
+        "--tag", action="append", default=[], help="every account with this tag that signs in"
+    )
     login.add_argument(
         "--no-check", action="store_true", help="sign in only; do not check the account after"
     )
@@ -62,35 +66,52 @@ def sign_in_of(account: Account) -> SignIn:
 
 def cmd_login(args: argparse.Namespace, session: Session) -> int:
     loaded = _load(session.config_path)
-    (account,) = select_accounts(loaded.accounts, [], [args.email])
-    sign_in = sign_in_of(account)
-    try:
-        kept = asyncio.run(sign_in_now(sign_in, _tell, session.sign_ins, session.enter_code))
-    except SignInFailed as exc:
-        _tell(str(exc))
-        return EXIT_CANNOT_RUN
-    if session.demo:
-        _tell(f"Signed in {account.email} (the demo keeps sign-ins in memory only).")
-    elif kept:
-        _tell(f"Signed in {account.email}; the sign-in is kept in the keyring.")
-    else:
-        _tell(
-            f"Signed in {account.email} for this command only: no keyring backend could keep "
-            "the sign-in (on a server without a desktop session, install and unlock a keyring "
-            "such as gnome-keyring, or use oauth2_token_command with your own token helper)."
-        )
-    if args.no_check:
-        return EXIT_SIGNED_IN
+    if not args.email and not args.tag:
+        raise UsageError("name the accounts to sign in (EMAIL ...) or a --tag")
+    chosen = select_accounts(loaded.accounts, args.tag, args.email)
+    if args.tag and not args.email:  # a client's roster: those with a built-in sign-in
+        chosen = [a for a in chosen if a.sign_in is not None]
+        if not chosen:
+            raise UsageError("no account with these tags uses a built-in sign-in")
+    accounts = [(account, sign_in_of(account)) for account in chosen]
+    signed: list[str] = []
+    failed = False
+    for number, (account, sign_in) in enumerate(accounts, 1):
+        if len(accounts) > 1:
+            _tell(f"[{number}/{len(accounts)}] {account.email}")
+        try:
+            kept = asyncio.run(sign_in_now(sign_in, _tell, session.sign_ins, session.enter_code))
+        except SignInFailed as exc:
+            _tell(str(exc))
+            failed = True
+            continue
+        signed.append(account.email)
+        _tell(_kept_words(account.email, kept, session.demo))
+    if args.no_check or not signed:
+        return EXIT_CANNOT_RUN if failed else EXIT_SIGNED_IN
     check_args = argparse.Namespace(
         format=args.format,
         tag=[],
-        account=[account.email],
+        account=signed,
         concurrency=None,
         timeout=None,
         changed=False,
         no_record=False,
     )
-    return cmd_check(check_args, session)
+    status = cmd_check(check_args, session)
+    return EXIT_CANNOT_RUN if failed else status
+
+
+def _kept_words(email: str, kept: bool, demo: bool) -> str:
+    if demo:
+        return f"Signed in {email} (the demo keeps sign-ins in memory only)."
+    if kept:
+        return f"Signed in {email}; the sign-in is kept in the keyring."
+    return (
+        f"Signed in {email} for this command only: no keyring backend could keep the sign-in "
+        "(on a server without a desktop session, install and unlock a keyring such as "
+        "gnome-keyring, or use oauth2_token_command with your own token helper)."
+    )
 
 
 class SignInFailed(Exception):
