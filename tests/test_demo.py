@@ -33,7 +33,10 @@ EXPECTED = {
     "rita@rekall.example": ("◐ conditional", Protocol.IMAP, Cause.RATE_LIMITED),
     "ines@fabrikam.example": ("✕ disconnected", Protocol.SMTP, Cause.SECRET_UNAVAILABLE),
     "omar@fabrikam.example": ("✕ disconnected", Protocol.SMTP, Cause.SECRET_UNAVAILABLE),
+    "pia@fabrikam.example": ("✕ disconnected", Protocol.SMTP, Cause.AUTH_FAILED),
 }
+TOKEN_TITLE = {"pia@fabrikam.example": "Token expired"}
+"""Where the token's own claims refine the cause's title (console/core/oauth/explain.py)."""
 
 
 @pytest.fixture
@@ -64,6 +67,11 @@ async def test_a_newcomer_signs_in_with_the_device_code_and_sees_why_a_sign_in_f
         omar = main_screen(app).board["omar@fabrikam.example"].check_for(Protocol.IMAP)
         assert omar is not None and omar.message is not None
         assert "no longer valid" in omar.message and "press L" in omar.message
+        pia = main_screen(app).board["pia@fabrikam.example"].check_for(Protocol.IMAP)
+        assert pia is not None and pia.facts["oauth2_problem"] == "expired"
+        await highlight(app, pilot, "pia@fabrikam.example")
+        pane = main_screen(app).pane.text
+        assert "The access token expired at" in pane and "clock is behind" in pane
         await highlight(app, pilot, "ines@fabrikam.example")
         await pilot.press("L")
         screen = app.screen
@@ -90,7 +98,7 @@ async def test_the_demo_shows_every_state_and_the_common_causes(
         for email, (state, protocol, cause) in EXPECTED.items():
             shown = row(app, email)
             assert shown["state"] == state, email
-            title = advise(cause, protocol).title
+            title = TOKEN_TITLE.get(email) or advise(cause, protocol).title
             assert title in shown["cause"], (email, shown["cause"])
         relay = row(app, "news@initech.example")
         assert relay["state"] == "● connected"

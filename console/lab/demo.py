@@ -268,8 +268,8 @@ class DemoLab:
         if self._auth is not None:
             settings.update(self._sign_in_settings(self._auth, ca_file))
             for account in signing_in:
-                if account.table.get("sign_in") == "revoked":
-                    self._revoked_sign_in(self._auth, account, settings)
+                if account.table.get("sign_in") in ("revoked", "expired"):
+                    self._earlier_sign_in(self._auth, account, settings)
         new_config_file(self.config_path, {"settings": settings, "account": raw_accounts})
         write_csv(
             self.import_path,
@@ -306,14 +306,15 @@ class DemoLab:
             "oauth2_ca_file": str(ca_file),
         }
 
-    def _revoked_sign_in(
+    def _earlier_sign_in(
         self, auth: LabAuthServer, account: DemoAccount, settings: Mapping[str, str]
     ) -> None:
-        """An earlier sign-in whose access token is used up and whose refresh token was revoked
-        (a password reset): the first check tries to refresh and is refused."""
-        token = auth.issue(account.username(Protocol.IMAP))
-        auth.expire_access_tokens(token.user)
-        auth.revoke_refresh_tokens(token.user)
+        """A sign-in from before this session, gone bad:
+        - "revoked": its access token is used up and its refresh token was revoked (a password
+          reset): the first check tries to refresh and is refused;
+        - "expired": this machine's clock is behind, so the access token looks fresh here but
+          expired ten minutes ago for the servers, which refuse it; its claims say why."""
+        user = account.username(Protocol.IMAP)
         sign_in = SignIn(
             platform="microsoft",
             email=account.email,
@@ -322,4 +323,12 @@ class DemoLab:
             authority=settings["oauth2_authority"],
             ca_file=settings["oauth2_ca_file"],
         )
-        self.sign_ins.remember(sign_in, Grant(token.access_token, 0, token.refresh_token))
+        if account.table.get("sign_in") == "expired":
+            token = auth.issue(user, issued_ago=auth.access_lifetime + 600)
+            grant = Grant(token.access_token, auth.access_lifetime, token.refresh_token)
+        else:
+            token = auth.issue(user)
+            auth.expire_access_tokens(user)
+            auth.revoke_refresh_tokens(user)
+            grant = Grant(token.access_token, 0, token.refresh_token)
+        self.sign_ins.remember(sign_in, grant)

@@ -508,13 +508,26 @@ class LabAuthServer:
             await asyncio.wait_for(self._device_event.wait(), timeout)
         return self.pending_user_codes.pop(0)
 
-    def issue(self, user: str, scope: str = " ".join((*SCOPE_URLS, "offline_access"))) -> LabToken:
-        """A sign-in made earlier (no flow): tokens for `user` as the public client got them."""
+    def issue(
+        self,
+        user: str,
+        scope: str = " ".join((*SCOPE_URLS, "offline_access")),
+        *,
+        issued_ago: float = 0.0,
+    ) -> LabToken:
+        """A sign-in made earlier (no flow): tokens for `user` as the public client got them,
+        `issued_ago` seconds ago (its `exp` claim and lifetime count from then)."""
         client = self.clients[LAB_CLIENT_ID]
         token = self._generate("refresh_token", client, user=user, scope=scope)
-        request = _Issued(client, user)
-        self._save(token, request)
-        return self.issued[-1]
+        if issued_ago:
+            claims = token_claims(token["access_token"])
+            for name in ("iat", "nbf", "exp"):
+                claims[name] -= int(issued_ago)
+            token["access_token"] = self._jwt(claims)
+        self._save(token, _Issued(client, user))
+        item = self.issued[-1]
+        item.issued_at -= issued_ago
+        return item
 
     def tokens_of(self, user: str) -> list[LabToken]:
         return [t for t in self.issued if t.user == user]
@@ -713,6 +726,13 @@ class LabAuthServer:
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile", "offline_access", *SCOPES.values()],
         }
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a lab JWT (the lab's own tokens only)."""
+    body = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    return claims
 
 
 def _scopes(scope: str) -> set[str]:

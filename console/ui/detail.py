@@ -179,25 +179,27 @@ def problem(page: Page, result: CheckResult, account: Account) -> None:
         provider = knowledge.server_provider(account, result)
         advice = knowledge.explain(result.cause, result.protocol, provider)
         where = f" at {result.stage.value}" if result.stage else ""
-        page.line((f"✕ {name}: {advice.title}", _FAILED))
+        page.line((f"✕ {name}: {knowledge.cause_title(result) or advice.title}", _FAILED))
         page.line((f"  cause {result.cause.value}{where}", _MUTED))
         server_words(page, result)  # near the top: an [ALERT] often says what to do
         if advice.transient:
             page.line(("  Temporary: retrying later may help.", _MUTED))
+        # the token's own claims said more (core/oauth/explain.py): they replace the cause's
+        # general words, which speak of passwords
         token_words = result.facts.get("oauth2_explanation")
-        if isinstance(token_words, str):  # the token's own claims said more (oauth/explain.py)
+        if isinstance(token_words, str):
             page.item("", token_words)
-        if advice.explanation:
+        elif advice.explanation:
             page.item("", advice.explanation)
         if advice.consequences:
             page.line(("What it means", "bold"))
             for consequence in advice.consequences:
                 page.item("  • ", consequence)
         token_fix = result.facts.get("oauth2_fix")
-        steps = (*(token_fix if isinstance(token_fix, tuple) else ()), *advice.fix)
+        steps = token_fix if isinstance(token_fix, tuple) and token_fix else advice.fix
         if steps:
             page.line(("How to fix it", "bold"))
-            for number, step in enumerate(dict.fromkeys(steps), 1):
+            for number, step in enumerate(steps, 1):
                 page.item(f"  {number}. ", step)
         for link in advice.links:
             page.link(link)

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from console.core.diagnosis import REPLY_TRACKING_CHECKLIST, STATE_MEANING, Advice, advise
 from console.core.model import Account, Cause, CheckResult, Protocol, State
+from console.core.oauth.explain import TOKEN_TITLES
 from console.core.providers import resolve_provider
 from console.core.runner import SESSION_HOSTS_ONLY
 
@@ -25,6 +26,9 @@ def cause_title(result: CheckResult) -> str:
         return ""
     if SESSION_HOSTS_ONLY in result.facts:
         return OUTSIDE_SESSION
+    token_title = TOKEN_TITLES.get(str(result.facts.get("oauth2_problem", "")))
+    if token_title is not None:  # the token's own claims said more (core/oauth/explain.py)
+        return token_title
     return explain(result.cause, result.protocol, None).title
 
 

@@ -137,9 +137,15 @@ def explain(
         return TokenExplanation(
             Cause.AUTH_FAILED,
             "expired",
-            f"The access token expired at {facts.expires:%Y-%m-%d %H:%M} UTC and could not be "
-            "refreshed (the sign-in was revoked, expired or its password changed).",
-            (f"Sign in again: {login}",),
+            f"The access token expired at {facts.expires:%Y-%m-%d %H:%M} UTC and the server "
+            "refused it: either it could not be refreshed (the sign-in was revoked, expired or "
+            "its password changed), or this computer's clock is behind, so the token still "
+            "looked valid here.",
+            (
+                "Check this computer's clock (timedatectl on Linux): a clock minutes behind "
+                "sends tokens the server already counts as expired.",
+                f"Sign in again: {login}",
+            ),
         )
     if facts.audience and not EXCHANGE_AUDIENCES & set(facts.audience):
         return TokenExplanation(
@@ -234,6 +240,14 @@ def _b64(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
 
+
+TOKEN_TITLES = {
+    "expired": "Token expired",
+    "wrong_audience": "Token for another service",
+    "missing_scope": "Token lacks mail permission",
+    "app_only": "App token lacks mailbox right",
+}
+"""Short titles (the table's cause column) for the token problems that refine auth_failed."""
 
 EXPLAINED_CAUSES = frozenset(
     {Cause.AUTH_FAILED, Cause.PROTOCOL_DISABLED, Cause.BASIC_AUTH_DISABLED}

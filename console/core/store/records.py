@@ -29,8 +29,11 @@ KEPT_FACTS = (
     "quota_percent",
     "quota_used_kb",
     "quota_limit_kb",
+    "oauth2_problem",
 )
-"""Facts worth remembering per protocol: numbers and dates our probes derive, nothing verbatim."""
+"""Facts worth remembering per protocol: numbers, dates and reason ids our probes derive, nothing
+verbatim (`oauth2_problem` keeps a refused token's reason id, so a remembered result keeps its
+title; core/oauth/explain.py)."""
 
 CANARY_KEYS = ("status", "cause", "phase", "folder", "latency_ms", "cleaned", "auth_results")
 """The canary object's keys that are kept (DESIGN section 10); `message` is server text."""
