@@ -39,7 +39,6 @@ NOT_YET_EARNED = frozenset(
         "banner-imap-on-smtp-text",
         "banner-smtp-on-imap-text",
         "microsoft-locked",
-        "yandex-credentials-or-disabled",
         "phrase-no-auth-even-after-starttls",
         "phrase-auth-not-offered-before-tls",
         "phrase-account-held-for-security",
@@ -47,13 +46,11 @@ NOT_YET_EARNED = frozenset(
         "imap-noperm",
         "imap-corruption",
         "smtp-mechanism-before-tls",
-        "smtp-530-before-tls",
         "words-contact-admin",
         "words-oauth",
         "reply-534",
         "reply-5xx-auth-before-tls",
         "evidence-imap-greeting-no",
-        "evidence-imap-bad-at-login",
     }
 )
 """Rules written (round 1) from the research catalog's descriptions, the RFCs or wording seen in
