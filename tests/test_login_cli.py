@@ -23,16 +23,17 @@ def _login(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_tag_signs_in_every_account_that_signs_in_then_checks_them() -> None:
-    """The demo's Fabrikam tag: Sam uses a password (skipped), Ines and Omar sign in."""
+    """The demo's Fabrikam tag: Sam uses a password (skipped); Ines, Omar and Pia sign in."""
     done = _login("--demo", "--tag", "fabrikam", "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert "[1/2] ines@fabrikam.example" in done.stderr
-    assert "[2/2] omar@fabrikam.example" in done.stderr
-    assert done.stderr.count("enter the code") == 2
+    for number, name in enumerate(("ines", "omar", "pia"), 1):
+        assert f"[{number}/3] {name}@fabrikam.example" in done.stderr
+    assert done.stderr.count("enter the code") == 3
     report = json.loads(done.stdout)
     assert {a["email"]: a["state"] for a in report["accounts"]} == {
         "ines@fabrikam.example": "connected",
         "omar@fabrikam.example": "connected",
+        "pia@fabrikam.example": "connected",
     }
 
 
