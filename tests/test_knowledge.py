@@ -177,7 +177,7 @@ def test_microsoft_wants_oauth2_and_smtp_auth_is_a_separate_switch() -> None:
     for provider in ("microsoft365", "outlook"):
         imap = advise(C.BASIC_AUTH_DISABLED, IMAP, provider)
         assert "OAuth2" in imap.fix[0] and 'auth = "oauth2"' in imap.fix[0]
-        assert "oauth2_token_command" in imap.fix[0]
+        assert "mailconsole login EMAIL" in imap.fix[0]  # the console's own sign-in first
         assert "wrong password" in _all_text(C.BASIC_AUTH_DISABLED, IMAP, provider)
     smtp = "\n".join(advise(C.BASIC_AUTH_DISABLED, SMTP, "microsoft365").fix)
     assert "Set-CASMailbox" in smtp and "-SmtpClientAuthenticationDisabled $false" in smtp
