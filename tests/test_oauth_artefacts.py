@@ -79,7 +79,12 @@ async def mailconsole(tmp_path: Path, *args: str) -> tuple[int, str, str]:
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:  # a failing test must not leave the command waiting for a sign-in
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

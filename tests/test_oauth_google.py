@@ -193,13 +193,18 @@ async def test_mailconsole_login_takes_the_pasted_address_on_stdin(
         env=env,
     )
     assert proc.stdin is not None and proc.stderr is not None
-    told = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
-    url = told.split("Open ", 1)[1].split(" in a browser", 1)[0]
-    location = await _browser(auth, url, follow=False)
-    proc.stdin.write(b"not an address\n" + location.encode() + b"\n")
-    await proc.stdin.drain()
-    rest = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
-    assert await proc.wait() == 0, rest
+    try:
+        told = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        url = told.split("Open ", 1)[1].split(" in a browser", 1)[0]
+        location = await _browser(auth, url, follow=False)
+        proc.stdin.write(b"not an address\n" + location.encode() + b"\n")
+        await proc.stdin.drain()
+        rest = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+        assert await proc.wait() == 0, rest
+    finally:  # a failing test must not leave the command waiting for a sign-in
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert "not the address the sign-in ended on" in rest
     assert f"Signed in {EMAIL}; the sign-in is kept in the keyring." in rest
     (token,) = auth.tokens_of(EMAIL)

@@ -35,6 +35,8 @@ from console.core.oauth.store import Grant
 
 SCOPE = "https://mail.google.com/"
 HTTP_TIMEOUT = 30.0
+SIGN_IN_WAIT = 600.0
+"""How long the browser sign-in may take before the loopback listener gives up (seconds)."""
 REGISTER = (
     "create an OAuth client in Google Cloud (APIs & Services > Credentials > Create credentials "
     "> OAuth client ID > Desktop app; the consent screen with the scope https://mail.google.com/)"
@@ -157,7 +159,11 @@ class GoogleSignIn:
     async def finish(self, authorization: Authorization) -> Grant:
         """Wait for the code (loopback or pasted), then exchange it with the PKCE verifier."""
         try:
-            code = await authorization.code
+            code = await asyncio.wait_for(asyncio.shield(authorization.code), SIGN_IN_WAIT)
+        except TimeoutError:
+            raise SignInError(
+                f"No sign-in arrived within {SIGN_IN_WAIT / 60:g} minutes: start again."
+            ) from None
         finally:
             if authorization.server is not None:
                 authorization.server.close()
