@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from oauth_lab import keyring_env, token_checking
 
-from console.core.model import Security
 from console.lab import (
-    IMAP_CAPABILITIES,
-    ImapScenario,
     LabCA,
     LabImapServer,
     LabSmtpServer,
-    SmtpScenario,
 )
 from console.lab.oauth_server import LabAuthServer
 
-TESTS = Path(__file__).parent
 EMAIL = "ana@contoso.onmicrosoft.com"
 
 
@@ -37,16 +32,7 @@ EMAIL = "ana@contoso.onmicrosoft.com"
 async def lab(tmp_path: Path) -> AsyncIterator[tuple[LabAuthServer, Path]]:
     with LabCA() as ca:
         async with LabAuthServer(ca=ca, users={EMAIL}, access_lifetime=2) as auth:
-            imap = ImapScenario(
-                security=Security.TLS,
-                capabilities=(*IMAP_CAPABILITIES, "AUTH=XOAUTH2"),
-                token_introspection=auth.introspection_for("imap"),
-            )
-            smtp = SmtpScenario(
-                security=Security.TLS,
-                extensions=("AUTH LOGIN XOAUTH2",),
-                token_introspection=auth.introspection_for("smtp"),
-            )
+            imap, smtp = token_checking(auth)
             async with LabImapServer(imap, ca=ca) as i, LabSmtpServer(smtp, ca=ca) as s:
                 config = tmp_path / "accounts.toml"
                 config.write_text(
@@ -65,11 +51,8 @@ async def lab(tmp_path: Path) -> AsyncIterator[tuple[LabAuthServer, Path]]:
 
 
 async def mailconsole(tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MAILCONSOLE_CONFIG"}
-    env["PYTHON_KEYRING_BACKEND"] = "file_keyring.Keyring"
-    env["MAILCONSOLE_TEST_KEYRING"] = str(tmp_path / "keyring.json")
+    env = keyring_env(tmp_path)
     env["MAILCONSOLE_STATE_DIR"] = str(tmp_path / "state")
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

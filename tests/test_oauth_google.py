@@ -9,13 +9,13 @@ stops there and the redirected address is pasted back.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import requests
+from oauth_lab import keyring_env, token_checking
 
 from console.core.model import (
     GOOGLE_AUTHORITY,
@@ -31,17 +31,13 @@ from console.core.oauth.google import SCOPE, GoogleSignIn
 from console.core.oauth.microsoft import SignInError
 from console.core.runner import Runner
 from console.lab import (
-    IMAP_CAPABILITIES,
-    ImapScenario,
     LabCA,
     LabImapServer,
     LabSmtpServer,
-    SmtpScenario,
 )
 from console.lab.oauth_server import LabAuthServer
 
 EMAIL = "gia@gmail.com"
-TESTS = Path(__file__).parent
 
 
 @pytest.fixture
@@ -78,16 +74,7 @@ async def _browser(auth: LabAuthServer, url: str, *, follow: bool) -> str:
 
 
 async def _check(auth: LabAuthServer, token: str) -> tuple[Status, Status]:
-    imap = ImapScenario(
-        security=Security.TLS,
-        capabilities=(*IMAP_CAPABILITIES, "AUTH=XOAUTH2"),
-        token_introspection=auth.introspection_for("imap"),
-    )
-    smtp = SmtpScenario(
-        security=Security.TLS,
-        extensions=("AUTH LOGIN PLAIN XOAUTH2",),
-        token_introspection=auth.introspection_for("smtp"),
-    )
+    imap, smtp = token_checking(auth)
     async with LabImapServer(imap, ca=auth.ca) as i, LabSmtpServer(smtp, ca=auth.ca) as s:
 
         def server(protocol: str, port: int) -> ServerSettings:
@@ -175,10 +162,7 @@ async def test_mailconsole_login_takes_the_pasted_address_on_stdin(
         f'[[account]]\nemail = "{EMAIL}"\n[account.smtp]\nhost = "smtp.gmail.com"\nport = 465\n'
         'security = "tls"\nauth = "oauth2"\n'
     )
-    env = {k: v for k, v in os.environ.items() if k != "MAILCONSOLE_CONFIG"}
-    env["PYTHON_KEYRING_BACKEND"] = "file_keyring.Keyring"
-    env["MAILCONSOLE_TEST_KEYRING"] = str(tmp_path / "keyring.json")
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    env = keyring_env(tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -9,6 +9,7 @@ audience or without the protocol's scope is refused by the server itself, as Exc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -91,6 +92,18 @@ async def smtp(auth: LabAuthServer, auth_ca: LabCA) -> AsyncIterator[LabSmtpServ
 def _fresh_sign_ins() -> Iterator[None]:
     yield
     SIGN_INS.forget(_sign_in_for(0, None))
+
+
+@contextlib.asynccontextmanager
+async def _short_lived(ca: LabCA, port: int) -> AsyncIterator[tuple[LabAuthServer, LabSmtpServer]]:
+    """An authorization server whose access tokens live 2 s, and the SMTP server checking them."""
+    async with (
+        LabAuthServer(
+            ca=ca, users={ALICE.name}, port=port, resource_secret=RESOURCE_SECRET, access_lifetime=2
+        ) as auth,
+        LabSmtpServer(_smtp_scenario(auth), ca=ca) as smtp,
+    ):
+        yield auth, smtp
 
 
 def _sign_in_for(port: int, ca: LabCA | None) -> SignIn:
@@ -176,16 +189,7 @@ async def test_an_access_token_about_to_expire_is_refreshed_once(
     memory_keyring: MemoryKeyring,
 ) -> None:
     # Tokens that live 2 s are refreshed after half their lifetime.
-    async with (
-        LabAuthServer(
-            ca=auth_ca,
-            users={ALICE.name},
-            port=auth_port,
-            resource_secret=RESOURCE_SECRET,
-            access_lifetime=2,
-        ) as auth,
-        LabSmtpServer(_smtp_scenario(auth), ca=auth_ca) as smtp,
-    ):
+    async with _short_lived(auth_ca, auth_port) as (auth, smtp):
         account = _account(auth, oauth_dovecot, smtp, auth_ca)
         await _sign_in(auth, account.imap.sign_in)
         await asyncio.sleep(1.1)
@@ -207,16 +211,7 @@ async def test_a_revoked_sign_in_asks_to_sign_in_again_and_is_not_retried(
     oauth_dovecot: DovecotServer,
     memory_keyring: MemoryKeyring,
 ) -> None:
-    async with (
-        LabAuthServer(
-            ca=auth_ca,
-            users={ALICE.name},
-            port=auth_port,
-            resource_secret=RESOURCE_SECRET,
-            access_lifetime=2,
-        ) as auth,
-        LabSmtpServer(_smtp_scenario(auth), ca=auth_ca) as smtp,
-    ):
+    async with _short_lived(auth_ca, auth_port) as (auth, smtp):
         account = _account(auth, oauth_dovecot, smtp, auth_ca)
         await _sign_in(auth, account.imap.sign_in)
         await asyncio.sleep(1.1)
